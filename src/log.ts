@@ -1,0 +1,10 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * The project's logger. JSON lines on stderr (stdout stays free for results), level from
+ * `FGSGD_LOG_LEVEL` (default `info`; tests set `silent` through the environment if they wish).
+ */
+export const log: Logger = pino(
+  { name: 'fgsgd', level: process.env.FGSGD_LOG_LEVEL ?? 'info' },
+  pino.destination(2),
+);
