@@ -5,6 +5,6 @@ import { pino, type Logger } from 'pino';
  * `FGSGD_LOG_LEVEL` (default `info`; tests set `silent` through the environment if they wish).
  */
 export const log: Logger = pino(
-  { name: 'fgsgd', level: process.env.FGSGD_LOG_LEVEL ?? 'info' },
+  { name: 'fgsgd', level: process.env.FGSGD_LOG_LEVEL ?? (process.env.TAP ? 'silent' : 'info') },
   pino.destination(2),
 );
