@@ -78,14 +78,17 @@ async function loadNative(name: 'tensorflow-gpu' | 'tensorflow'): Promise<void> 
   }
 }
 
-/** Number of GPU devices TensorFlow's native runtime sees, 0 when unknown. */
+/**
+ * Number of GPU devices TensorFlow's native runtime uses, 0 when none or unknown.
+ * tfjs-node's backend exposes `isUsingGpuDevice` (a boolean, set from its binding at start-up).
+ */
 async function listGpus(): Promise<number> {
+  const backend = tf.findBackend('tensorflow') as unknown as {
+    isUsingGpuDevice?: boolean;
+    binding?: { isUsingGpuDevice?: () => boolean };
+  } | null;
   try {
-    const backend = tf.findBackend('tensorflow') as unknown as {
-      binding?: { isUsingGpuDevice?: () => boolean };
-    } | null;
-    const using = backend?.binding?.isUsingGpuDevice?.();
-    return using ? 1 : 0;
+    return backend?.isUsingGpuDevice === true || backend?.binding?.isUsingGpuDevice?.() === true ? 1 : 0;
   } catch {
     return 0;
   }
