@@ -1,0 +1,79 @@
+/**
+ * Experiment grids: a grid is data — a shared budget plus a list of configurations — and
+ * `expandGrid` turns it into the runs a sweep executes (configurations × seeds).
+ */
+
+/** Options passed to `fgsgd train` for every configuration of a grid: the shared budget. */
+export type TrainArgs = Record<string, string | number | boolean>;
+
+export interface GridConfig {
+  /** Short, unique, file-name-safe id, e.g. 'euclidean', 'pio-sp+ob+st'. */
+  id: string;
+  /** What the configuration tests, for the results table. */
+  label: string;
+  /** Options that differ from the grid's base. */
+  args: TrainArgs;
+}
+
+export interface Grid {
+  name: string;
+  description: string;
+  /** Pipeline name or file passed to `fgsgd train`. */
+  pipeline: string;
+  /** Options every configuration shares (epochs, batch, schedule, augmentation, ...). */
+  base: TrainArgs;
+  configs: GridConfig[];
+}
+
+export interface Run {
+  /** `<config id>/seed-<seed>`: also the run's folder under the sweep's output. */
+  id: string;
+  config: GridConfig;
+  seed: number;
+  /** argv after `fgsgd`, without `--out`. */
+  argv: string[];
+}
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9+._-]*$/;
+
+/** Command-line form of an option map, in a stable (key-sorted) order. */
+export function toArgv(args: TrainArgs): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(args).sort()) {
+    const value = args[key]!;
+    if (value === false) continue;
+    out.push(`--${key}`);
+    if (value !== true) out.push(String(value));
+  }
+  return out;
+}
+
+/**
+ * The runs of a grid: every configuration with seeds `firstSeed .. firstSeed+seeds-1`.
+ * A configuration's args override the base; `seed` is set per run.
+ * @throws on duplicate or unsafe configuration ids, or a config that sets `seed` or `out`.
+ */
+export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
+  if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}.`);
+  const ids = new Set<string>();
+  for (const c of grid.configs) {
+    if (!ID_PATTERN.test(c.id)) throw new Error(`grid '${grid.name}': configuration id '${c.id}' must match ${ID_PATTERN}.`);
+    if (ids.has(c.id)) throw new Error(`grid '${grid.name}': configuration id '${c.id}' appears twice.`);
+    ids.add(c.id);
+    for (const k of ['seed', 'out', 'resume']) {
+      if (k in c.args || k in grid.base) throw new Error(`grid '${grid.name}': '${k}' is set by the sweep, not by the grid (configuration '${c.id}').`);
+    }
+  }
+  const runs: Run[] = [];
+  for (const config of grid.configs) {
+    for (let s = firstSeed; s < firstSeed + seeds; s++) {
+      runs.push({
+        id: `${config.id}/seed-${s}`,
+        config,
+        seed: s,
+        argv: ['train', grid.pipeline, ...toArgv({ ...grid.base, ...config.args, seed: s })],
+      });
+    }
+  }
+  return runs;
+}

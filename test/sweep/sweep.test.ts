@@ -1,0 +1,68 @@
+import t from 'tap';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expandGrid, toArgv, type Grid } from '../../src/sweep/grid.js';
+import { aggregate, meanStd, resultsTable } from '../../src/sweep/aggregate.js';
+import { runSweep } from '../../src/sweep/run.js';
+
+const grid: Grid = {
+  name: 'toy',
+  description: 'two configurations',
+  pipeline: 'default',
+  base: { epochs: 2, batch: 32, lr: 0.01 },
+  configs: [
+    { id: 'euclidean', label: 'Euclidean SGD', args: { optimizer: 'sgd' } },
+    { id: 'pio-sp', label: 'PIO Sp', args: { optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp', lr: 0.02 } },
+  ],
+};
+
+t.test('a grid expands to configurations × seeds with the shared budget', async (t) => {
+  const runs = expandGrid(grid, 3);
+  t.same(runs.map((r) => r.id), ['euclidean/seed-1', 'euclidean/seed-2', 'euclidean/seed-3', 'pio-sp/seed-1', 'pio-sp/seed-2', 'pio-sp/seed-3']);
+  t.same(runs[4]!.argv, ['train', 'default', '--batch', '32', '--epochs', '2', '--grouping', 'PIO', '--lr', '0.02', '--manifolds', 'Sp', '--optimizer', 'fgsgd', '--seed', '2']);
+  t.same(toArgv({ strict: true, quiet: false, b: 1 }), ['--b', '1', '--strict']);
+  t.throws(() => expandGrid({ ...grid, configs: [grid.configs[0]!, grid.configs[0]!] }, 1), /appears twice/);
+  t.throws(() => expandGrid({ ...grid, base: { seed: 3 } }, 1), /'seed' is set by the sweep/);
+  t.throws(() => expandGrid(grid, 0), /--seeds must be a positive integer/);
+});
+
+t.test('aggregation: mean and Bessel-corrected standard deviation', async (t) => {
+  const s = meanStd([2, 4, 4, 4, 5, 5, 7, 9]);
+  t.equal(s.mean, 5);
+  t.ok(Math.abs(s.std - Math.sqrt(32 / 7)) < 1e-12, 'sample std = sqrt(32/7)');
+  t.same(meanStd([0.9]), { mean: 0.9, std: 0, n: 1 });
+  t.throws(() => meanStd([]));
+  const rows = aggregate(grid.configs, new Map([['pio-sp', [
+    { testAccuracy: 0.8, testLoss: 0.5, epochs: 2, steps: 4, wallSeconds: 10, updateShare: 0.1 },
+    { testAccuracy: 0.9, testLoss: 0.3, epochs: 2, steps: 4, wallSeconds: 14 },
+  ]]]));
+  t.equal(rows.length, 1, 'configurations without runs are left out');
+  t.ok(Math.abs(rows[0]!.testAccuracy.mean - 0.85) < 1e-12);
+  t.ok(Math.abs(rows[0]!.testAccuracy.std - Math.sqrt(0.005)) < 1e-12);
+  t.same(rows[0]!.secondsPerEpoch, { mean: 6, std: Math.sqrt(2), n: 2 });
+  t.equal(rows[0]!.updateShare, null, 'a field missing from one run is not averaged');
+  t.match(resultsTable(rows), /\| PIO Sp \(`pio-sp`\) \| 2 \| 85\.00 ± 7\.07 \| 15\.00 ± 7\.07 \|/);
+});
+
+t.test('an interrupted sweep resumes, skipping finished runs and rerunning failed ones', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'sweep-'));
+  const logFile = join(out, 'calls.log');
+  const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
+  process.env.FAKE_LOG = logFile;
+  process.env.FAKE_FAIL_ID = 'PIO';
+  const first = await runSweep({ grid, seeds: 2, out, parallel: 2, command });
+  t.same(first.ran.sort(), ['euclidean/seed-1', 'euclidean/seed-2']);
+  t.same(first.failed.map((f) => f.id).sort(), ['pio-sp/seed-1', 'pio-sp/seed-2']);
+  delete process.env.FAKE_FAIL_ID;
+  const second = await runSweep({ grid, seeds: 2, out, parallel: 2, command });
+  t.same(second.skipped.sort(), ['euclidean/seed-1', 'euclidean/seed-2'], 'finished runs are skipped');
+  t.same(second.ran.sort(), ['pio-sp/seed-1', 'pio-sp/seed-2'], 'failed runs run again');
+  t.equal((await readFile(logFile, 'utf8')).trim().split('\n').length, 6, '4 + 2 trainer processes in all');
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  t.equal(results.results.length, 2);
+  const pio = results.results.find((r: { id: string }) => r.id === 'pio-sp');
+  t.ok(Math.abs(pio.testAccuracy.mean - 0.215) < 1e-12, 'mean of 0.21 and 0.22');
+  t.match(await readFile(join(out, 'results.md'), 'utf8'), /Euclidean SGD \(`euclidean`\) \| 2 \|/);
+});
