@@ -1,0 +1,59 @@
+/**
+ * The benchmark's sections, in one registry. `bench/run.ts` runs the sections named by
+ * `--sections` (all of them by default) in the order listed here, prints each one's text and
+ * gathers each one's `data` into the results JSON under its name.
+ *
+ * To add a section: write `bench/sections/<name>.ts` exporting an async function that takes a
+ * `BenchContext` and returns a `SectionResult`, then add one entry to `SECTIONS` below that imports
+ * it lazily (so that `--sections` and the argument tests load nothing heavy), e.g.
+ *
+ *   { name: 'fgsgd-update', description: 'FG-SGD update step vs plain SGD',
+ *     run: async (ctx) => (await import('./fgsgd_update.js')).benchFgsgdUpdate(ctx) },
+ *
+ * Planned: `fgsgd-update` (the optimizer's update step alone) and `pipeline` (data-pipeline
+ * throughput, against PyTorch's DataLoader where `ctx.torch` is available).
+ */
+import type { BenchOptions } from '../run.js';
+import type { TorchReference } from '../torch.js';
+
+/** What every section receives. */
+export interface BenchContext {
+  /** The parsed command line. */
+  options: BenchOptions;
+  /** Absolute path of the repository root. */
+  repoRoot: string;
+  /** The PyTorch reference runner; `torch.available` is false (with `torch.reason`) when absent. */
+  torch: TorchReference;
+  /** A progress line on stderr (stdout is kept for the result tables). */
+  progress(line: string): void;
+}
+
+export interface SectionResult {
+  /** The section's name, as in the registry. */
+  name: string;
+  /** Human-readable report (a table and notes), printed to stdout as is. */
+  text: string;
+  /** Every figure, JSON-safe; stored in the results file under `sections[name]`. */
+  data: unknown;
+  /** False when some measurement of the section failed (the run still goes on). */
+  ok: boolean;
+}
+
+export interface Section {
+  name: string;
+  /** One line for `--help`. */
+  description: string;
+  run(ctx: BenchContext): Promise<SectionResult>;
+}
+
+export const SECTIONS: readonly Section[] = [
+  {
+    name: 'train-step',
+    description: 'training-step throughput (images/s) per model and backend, with the ratio to PyTorch',
+    run: async (ctx) => (await import('./train_step.js')).benchTrainStep(ctx),
+  },
+];
+
+export function sectionNames(): string[] {
+  return SECTIONS.map((s) => s.name);
+}
