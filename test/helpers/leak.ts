@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
+/** The part of tap's `Test` the guards use (message required, so tap's overloads fit). */
 interface Asserter {
-  equal(found: unknown, wanted: unknown, message?: string): unknown;
+  equal(found: unknown, wanted: unknown, message: string): unknown;
 }
 
 /**

@@ -1,0 +1,63 @@
+import type { OperatorFunction } from 'rxjs';
+import { log } from '../src/log.js';
+import { decodeSample, type DecodeOptions } from '../src/data/decode.js';
+import { ImageDecodeError } from '../src/data/errors.js';
+import { mapConcurrent, pullable, pullFrom, SKIP } from '../src/data/pull.js';
+import { countSkip, type EncodedSample, type Sample, type SkipCounter } from '../src/data/types.js';
+
+export interface DecodeImagesOptions extends DecodeOptions {
+  /** Images decoded at once (sharp runs them on libvips threads). 4–8 suits small images. */
+  concurrent: number;
+  /** Fail the stream on the first undecodable image instead of skipping it. */
+  strict?: boolean;
+  /** Counts skipped images (see `createSkipCounter`); read it after the run. */
+  skipped?: SkipCounter;
+  /** Where skips are logged (default: the project's pino logger). */
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Decode `EncodedSample`s (bytes, or a file path) into raw-pixel `Sample`s with sharp:
+ * `Uint8Array` HWC pixels, resized to `size` if given, converted to `channels` (default 3).
+ *
+ * Up to `concurrent` decodes run at once; results keep input order (unlike `mergeMap`), so a
+ * seed fixes which images share a batch. Upstream is pulled only to keep `concurrent` decodes
+ * busy while downstream asks (see `src/data/README.md`): at most `concurrent` images are held.
+ *
+ * A corrupt, truncated or missing image (`ImageDecodeError`) or one over `limitInputPixels`
+ * (`ImageTooLargeError`, the decompression-bomb guard) is logged with its path, counted in
+ * `skipped`, and dropped; with `strict`, the stream errors with it instead. Other errors (bugs)
+ * always fail the stream. Creates no tensors.
+ *
+ * @example
+ * ```ts
+ * const skipped = createSkipCounter();
+ * readImageFolder({ root }).pipe(
+ *   shuffle({ bufferSize: 50_000, seed }),
+ *   decodeImages({ concurrent: 4, size: [32, 32], channels: 3, skipped }),
+ *   batch({ size: 64 }),
+ * );
+ * // after the run: summary.skippedSamples = skipped.count
+ * ```
+ */
+export function decodeImages(options: DecodeImagesOptions): OperatorFunction<EncodedSample, Sample> {
+  const { concurrent, strict = false, skipped, logger = log, ...decode } = options;
+  if (!Number.isInteger(concurrent) || concurrent < 1) throw new RangeError(`decodeImages: concurrent must be an integer ≥ 1 (got ${concurrent})`);
+  if (decode.channels !== undefined && ![1, 3, 4].includes(decode.channels)) {
+    throw new RangeError(`decodeImages: channels must be 1, 3 or 4 (got ${decode.channels})`);
+  }
+  if (decode.size && !decode.size.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new RangeError(`decodeImages: size must be [height, width] in whole pixels (got [${decode.size.join(', ')}])`);
+  }
+  const decodeOne = async (sample: EncodedSample): Promise<Sample | typeof SKIP> => {
+    try {
+      return await decodeSample(sample, decode);
+    } catch (e) {
+      if (strict || !(e instanceof ImageDecodeError)) throw e;
+      if (skipped) countSkip(skipped, sample.source, e.name);
+      logger.warn({ source: sample.source, key: sample.key, reason: e.name, err: e.message }, 'skipped undecodable image');
+      return SKIP;
+    }
+  };
+  return (source) => pullable((signal) => mapConcurrent(pullFrom(source, signal), decodeOne, concurrent));
+}
