@@ -10,8 +10,7 @@
  *   { name: 'fgsgd-update', description: 'FG-SGD update step vs plain SGD',
  *     run: async (ctx) => (await import('./fgsgd_update.js')).benchFgsgdUpdate(ctx) },
  *
- * Planned: `fgsgd-update` (the optimizer's update step alone) and `pipeline` (data-pipeline
- * throughput, against PyTorch's DataLoader where `ctx.torch` is available).
+ * Planned: `pipeline` (data-pipeline throughput against the trainer's demand).
  */
 import type { BenchOptions } from '../run.js';
 import type { TorchReference } from '../torch.js';
@@ -51,6 +50,11 @@ export const SECTIONS: readonly Section[] = [
     name: 'train-step',
     description: 'training-step throughput (images/s) per model and backend, with the ratio to PyTorch',
     run: async (ctx) => (await import('./train_step.js')).benchTrainStep(ctx),
+  },
+  {
+    name: 'fgsgd-update',
+    description: "one FG-SGD update of all of resnet20's parameters against a plain SGD update and a whole training step",
+    run: async (ctx) => (await import('./fgsgd_update.js')).benchFgsgdUpdate(ctx),
   },
 ];
 
