@@ -1,0 +1,74 @@
+import type { OperatorFunction } from 'rxjs';
+import { writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
+import type { CheckpointSaved, Position, TrainEvent } from '../src/events.js';
+import { log } from '../src/log.js';
+import { streamOnDemand } from '../src/train/on_demand.js';
+
+export interface CheckpointOptions {
+  /** Directory to write `checkpoint.ckpt` into. */
+  dir: string;
+  /** Takes a consistent snapshot of the run at `position` (e.g. `session.capture`). */
+  capture: (position: Position) => Checkpoint;
+  /** Also save every `everySteps` steps (default: only at epoch ends and at the end). */
+  everySteps?: number;
+  /** Save after every `everyEpochs` epochs (default 1; 0: never at epoch ends). */
+  everyEpochs?: number;
+}
+
+/**
+ * Save a checkpoint (src/checkpoint.ts: weights, optimizer state, RNG states, position; written
+ * atomically) at epoch ends, every `everySteps` steps, and at `fitEnd` — the final checkpoint of a
+ * run that completed, hit --max-steps or was interrupted (Ctrl-C). Emits `checkpointSaved` right
+ * after the event that triggered it.
+ *
+ * The snapshot is taken when the triggering event arrives, and the stream is demand-preserving
+ * (src/train/on_demand.ts), so it is exactly the state after that step. Never saved:
+ * - after `lossNonFinite`, and at a `fitEnd` of reason `nonFiniteLoss` or `error`: the last good
+ *   checkpoint is kept;
+ * - a snapshot whose weights are not all finite (a step produced NaN or ±Infinity weights).
+ *
+ * Tensor ownership: snapshots are typed arrays; it creates no tensors.
+ *
+ * @example
+ * ```ts
+ * fit({ session, ... }).pipe(checkpoint({ dir: out, capture: (p) => session.capture(p), everySteps: 500 }));
+ * ```
+ */
+export function checkpoint(options: CheckpointOptions): OperatorFunction<TrainEvent, TrainEvent> {
+  const everyEpochs = options.everyEpochs ?? 1;
+  const everySteps = options.everySteps ?? 0;
+  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+    let saved: Position | undefined;
+    let poisoned = false;
+    return {
+      async *handle(e) {
+        let position: Position | undefined;
+        if (e.type === 'lossNonFinite') poisoned = true;
+        else if (e.type === 'batchEnd' && everySteps > 0 && e.step % everySteps === 0) {
+          position = { epoch: e.epoch, sampleIndex: e.sampleIndex, step: e.step };
+        } else if (e.type === 'epochEnd' && everyEpochs > 0 && (e.epoch + 1) % everyEpochs === 0) {
+          position = { epoch: e.epoch + 1, sampleIndex: 0, step: e.step };
+        } else if (e.type === 'fitEnd' && (e.reason === 'completed' || e.reason === 'maxSteps' || e.reason === 'interrupted')) {
+          position = e.position;
+        }
+        if (!position || poisoned || (saved && samePosition(saved, position))) return yield e;
+        const t0 = performance.now();
+        const snapshot = options.capture(position);
+        yield e;
+        const bad = Object.entries(snapshot.weights).find(([, t]) => !t.data.every(Number.isFinite));
+        if (bad) {
+          log.warn({ weight: bad[0], position }, 'checkpoint: weights are not finite; keeping the last good checkpoint');
+          return;
+        }
+        const path = await writeCheckpoint(options.dir, snapshot);
+        saved = position;
+        const event: CheckpointSaved = { type: 'checkpointSaved', path, position, ms: performance.now() - t0 };
+        yield event;
+      },
+    };
+  });
+}
+
+function samePosition(a: Position, b: Position): boolean {
+  return a.step === b.step && a.epoch === b.epoch && a.sampleIndex === b.sampleIndex;
+}

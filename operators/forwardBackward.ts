@@ -1,0 +1,90 @@
+import * as tf from '@tensorflow/tfjs';
+import { concatMap, of, type OperatorFunction } from 'rxjs';
+import type { Batch } from '../src/train/fit.js';
+
+export interface ForwardBackwardOptions {
+  model: tf.LayersModel;
+  /** Variables to differentiate (default: the model's trainable weights, in model order). */
+  variables?: tf.Variable[];
+  /**
+   * Called with each batch's input before the pass, e.g. `(x) => optimizer.observe(x)` to gather
+   * the layer-input statistics that FG-SGD's ℜ is estimated from. Must not dispose `x`.
+   */
+  observe?: (x: tf.Tensor) => void;
+}
+
+/** What `forwardBackward` passes on: the gradients of one batch and what it measured. */
+export interface Gradients {
+  /**
+   * Gradient per tfjs variable name (as `tf.variableGrads` names them). Owned by the receiver,
+   * which must dispose them (`manifoldStep` does).
+   */
+  grads: tf.NamedTensorMap;
+  /** Mean softmax cross-entropy of the batch (NaN or ±Infinity when training diverged). */
+  loss: number;
+  /** Fraction of the batch classified correctly, in training mode, before the update. */
+  accuracy: number;
+  images: number;
+  /** Forward and backward time. */
+  ms: number;
+  /** Copied from the incoming batch when present (see `PositionedBatch`, src/train/fit.ts). */
+  epoch: number;
+  sampleIndex: number;
+  stallMs: number;
+}
+
+/**
+ * One forward and backward pass per batch: logits in training mode, mean softmax cross-entropy
+ * against the int32 labels, gradients with respect to the model's trainable weights. One batch at
+ * a time (`concatMap`), because it reads the weights that the next stage updates.
+ *
+ * Tensor ownership: it disposes each batch's `x` and `y` (also when the pass throws); the
+ * gradients it emits belong to the receiver. Every other tensor is freed inside `tf.tidy`.
+ *
+ * @example
+ * ```ts
+ * batches$.pipe(
+ *   forwardBackward({ model }),
+ *   manifoldStep({ optimizer }),     // applies and disposes the gradients
+ * );
+ * ```
+ */
+export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions): OperatorFunction<B, Gradients> {
+  const { model } = options;
+  const variables = options.variables ?? model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const numClasses = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1] as number;
+  return concatMap((batch: B) => {
+    const t0 = performance.now();
+    const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
+    try {
+      options.observe?.(batch.x);
+      let correct: tf.Scalar | undefined;
+      const { value, grads } = tf.tidy(() => {
+        const labels = batch.y.toInt();
+        const onehot = tf.oneHot(labels, numClasses);
+        return tf.variableGrads(() => {
+          const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
+          // Kept out of the gradient scope; disposed below, after one read-back with the loss.
+          correct = tf.keep(tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')) as tf.Scalar);
+          return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+        }, variables);
+      });
+      const both = tf.stack([value, correct!]);
+      const [loss, accuracy] = both.dataSync() as Float32Array;
+      tf.dispose([both, value, correct!]);
+      return of<Gradients>({
+        grads,
+        loss: loss!,
+        accuracy: accuracy!,
+        images: batch.x.shape[0],
+        ms: performance.now() - t0,
+        epoch: tag.epoch ?? 0,
+        sampleIndex: tag.sampleIndex ?? 0,
+        stallMs: tag.stallMs ?? 0,
+      });
+    } finally {
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+  });
+}

@@ -1,0 +1,67 @@
+import cliProgress from 'cli-progress';
+import type { OperatorFunction } from 'rxjs';
+import type { TrainEvent } from '../src/events.js';
+import { streamOnDemand } from '../src/train/on_demand.js';
+
+export interface ProgressOptions {
+  /** Where to draw (default `process.stdout`). Nothing is drawn unless it is a TTY. */
+  stream?: NodeJS.WriteStream;
+  /** Force the bar on or off regardless of the TTY test. */
+  enabled?: boolean;
+}
+
+/** Smoothing of the images/s figure: weight of the newest step. */
+const RATE_SMOOTHING = 0.1;
+
+/**
+ * A terminal progress bar over the run's steps (cli-progress): steps done of the total, the
+ * current epoch, loss, images/s (smoothed over steps, stalls included) and the ETA. The total is
+ * known from `fitStart` (`maxSteps`, or epochs × samples per epoch / batch size); without it the
+ * bar counts the epoch's steps only. Silent when the stream is not a TTY (CI, pipes, files).
+ * Events pass through unchanged.
+ *
+ * Demand-preserving (src/train/on_demand.ts). Creates no tensors.
+ */
+export function progress(options: ProgressOptions = {}): OperatorFunction<TrainEvent, TrainEvent> {
+  const stream = options.stream ?? process.stdout;
+  const enabled = options.enabled ?? Boolean(stream.isTTY);
+  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+    if (!enabled) return { handle: (e) => [e] };
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {rate} img/s | ETA {eta_formatted}',
+        hideCursor: true,
+        etaBuffer: 50,
+        fps: 5,
+        clearOnComplete: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let rate = 0;
+    let started = false;
+    return {
+      *handle(e) {
+        if (e.type === 'fitStart') {
+          const perEpoch = e.samplesPerEpoch ? Math.ceil(e.samplesPerEpoch / e.batchSize) : undefined;
+          const byEpochs = perEpoch ? e.epochs * perEpoch : undefined;
+          const total = Math.min(e.maxSteps ?? Infinity, byEpochs ?? Infinity);
+          bar.start(Number.isFinite(total) ? total : 0, e.start.step, { epoch: e.start.epoch, loss: '-', rate: '-' });
+          started = true;
+        } else if (e.type === 'batchEnd' && started) {
+          const r = (e.images * 1000) / Math.max(1e-3, e.stepMs + e.stallMs);
+          rate = rate === 0 ? r : rate + RATE_SMOOTHING * (r - rate);
+          if (bar.getTotal() < e.step) bar.setTotal(e.step);
+          bar.update(e.step, { epoch: e.epoch, loss: e.loss.toFixed(4), rate: rate.toFixed(0) });
+        } else if (e.type === 'fitEnd' && started) {
+          bar.stop();
+          started = false;
+        }
+        yield e;
+      },
+      done() {
+        if (started) bar.stop();
+      },
+    };
+  });
+}

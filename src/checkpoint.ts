@@ -1,0 +1,191 @@
+/**
+ * Checkpoints: everything a run needs to continue exactly where it stood.
+ *
+ * - the model's weights (all of them, batch-norm statistics included), by weight name;
+ * - the optimizer's state (step, configuration, momentum, ℜ), by weight name;
+ * - the data RNG states at the start of the checkpoint's epoch;
+ * - the pipeline position (epoch, samples of that epoch trained on, global step);
+ * - the run's options (pipeline, seed, batch size, ...), so that `--resume DIR` needs nothing else.
+ *
+ * One file, `DIR/checkpoint.ckpt`: the 8-byte magic `FGSGDCK1`, a little-endian uint32 header
+ * length, a JSON header, then the raw tensor bytes. It is written to a temporary file in the same
+ * directory, fsync'ed, and renamed over the old one, so a reader (or a run killed at any moment)
+ * sees either the previous checkpoint or the new one, never a torn file. The header records a
+ * sha256 of the tensor bytes, checked on load.
+ *
+ * Tensor ownership: checkpoints hold typed arrays, not tensors; `restoreWeights` creates and
+ * disposes its temporaries itself.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Position } from './events.js';
+import type { OptimizerState } from './train/optimizer.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.ckpt';
+const MAGIC = 'FGSGDCK1';
+const FORMAT_VERSION = 1;
+
+export type TensorData = OptimizerState['tensors'][string];
+
+export interface Checkpoint {
+  position: Position;
+  /** RNG states (pure-rand) by stream name, as they stood when `position.epoch` began. */
+  rng: Record<string, number[]>;
+  /** The run's options, JSON-safe. */
+  run: Record<string, unknown>;
+  weights: Record<string, TensorData>;
+  optimizer: OptimizerState;
+}
+
+interface Header {
+  format: 'fgsgd-checkpoint';
+  version: number;
+  createdAt: string;
+  position: Position;
+  rng: Record<string, number[]>;
+  run: Record<string, unknown>;
+  optimizer: Omit<OptimizerState, 'tensors'>;
+  tensors: { group: 'weights' | 'optimizer'; name: string; dtype: 'float32' | 'int32'; shape: number[]; offset: number; bytes: number }[];
+  sha256: string;
+}
+
+export function checkpointPath(dir: string): string {
+  return join(dir, CHECKPOINT_FILE);
+}
+
+/** Weights of `model` as typed arrays, by weight name (synchronous, so it is a consistent snapshot). */
+export function captureWeights(model: tf.LayersModel): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
+  for (const w of model.weights) {
+    const t = w.read();
+    const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
+    // dataSync returns a copy on every backend, so later updates do not change the snapshot.
+    out[w.originalName] = { dtype, shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array };
+  }
+  return out;
+}
+
+/** Write each saved weight back into `model`; every model weight must be present with its shape. */
+export function restoreWeights(model: tf.LayersModel, weights: Record<string, TensorData>): void {
+  for (const w of model.weights) {
+    const saved = weights[w.originalName];
+    if (!saved) throw new Error(`checkpoint lacks weight '${w.originalName}'`);
+    if (saved.shape.join('x') !== w.shape.join('x')) {
+      throw new Error(`checkpoint weight '${w.originalName}' has shape [${saved.shape}], the model [${w.shape}]`);
+    }
+    tf.tidy(() => {
+      w.write(tf.tensor(saved.data, saved.shape, saved.dtype));
+    });
+  }
+}
+
+/**
+ * sha256 over all weights of the model in name order: name, dtype, shape and the raw bytes of
+ * each. Two runs with equal digests have bit-identical weights.
+ */
+export function weightsDigest(model: tf.LayersModel): string {
+  return digestOf(captureWeights(model));
+}
+
+export function digestOf(weights: Record<string, TensorData>): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(weights).sort()) {
+    const t = weights[name]!;
+    h.update(`${name}\0${t.dtype}\0${t.shape.join(',')}\0`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
+}
+
+/** Write `ckpt` to `DIR/checkpoint.ckpt` atomically (temp file, fsync, rename). Returns the path. */
+export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const tensors: Header['tensors'] = [];
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const add = (group: 'weights' | 'optimizer', name: string, t: TensorData) => {
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    tensors.push({ group, name, dtype: t.dtype, shape: t.shape, offset, bytes: bytes.byteLength });
+    chunks.push(bytes);
+    offset += bytes.byteLength;
+  };
+  for (const name of Object.keys(ckpt.weights).sort()) add('weights', name, ckpt.weights[name]!);
+  for (const name of Object.keys(ckpt.optimizer.tensors).sort()) add('optimizer', name, ckpt.optimizer.tensors[name]!);
+  const hash = createHash('sha256');
+  for (const c of chunks) hash.update(c);
+  const { tensors: _slots, ...optimizer } = ckpt.optimizer;
+  const header: Header = {
+    format: 'fgsgd-checkpoint',
+    version: FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    position: ckpt.position,
+    rng: ckpt.rng,
+    run: ckpt.run,
+    optimizer,
+    tensors,
+    sha256: hash.digest('hex'),
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(12);
+  prefix.write(MAGIC, 0, 'latin1');
+  prefix.writeUInt32LE(json.byteLength, 8);
+
+  const path = checkpointPath(dir);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writev([prefix, json, ...chunks]);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  // Make the rename itself durable.
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await d.close();
+  }
+  return path;
+}
+
+/** Read `DIR/checkpoint.ckpt` (or a file path), checking magic, version and the sha256. */
+export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
+  const path = dirOrFile.endsWith('.ckpt') ? dirOrFile : checkpointPath(dirOrFile);
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (e) {
+    throw new Error(`no checkpoint at ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (buf.byteLength < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${path} is not an fgsgd checkpoint`);
+  const len = buf.readUInt32LE(8);
+  const header = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
+  if (header.version !== FORMAT_VERSION) throw new Error(`${path}: checkpoint version ${header.version}, expected ${FORMAT_VERSION}`);
+  const body = buf.subarray(12 + len);
+  if (createHash('sha256').update(body).digest('hex') !== header.sha256) throw new Error(`${path}: checkpoint data is corrupt (sha256 mismatch)`);
+  const weights: Record<string, TensorData> = {};
+  const slots: OptimizerState['tensors'] = {};
+  for (const t of header.tensors) {
+    // Copy into a fresh, aligned buffer: typed arrays need aligned offsets.
+    const bytes = body.slice(t.offset, t.offset + t.bytes);
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const data = t.dtype === 'int32' ? new Int32Array(ab) : new Float32Array(ab);
+    (t.group === 'weights' ? weights : slots)[t.name] = { dtype: t.dtype, shape: t.shape, data };
+  }
+  return {
+    position: header.position,
+    rng: header.rng,
+    run: header.run,
+    weights,
+    optimizer: { ...header.optimizer, tensors: slots },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The training event stream's vocabulary, after fastai's callback events (before/after fit,
+ * epoch, batch), as one discriminated union on `type`. A pipeline is an `Observable<TrainEvent>`;
+ * loggers, checkpointers, schedules, progress bars and reports subscribe to it.
+ *
+ * Events are plain JSON-safe data: they hold no tensors, so no one disposes anything here.
+ *
+ * Order: `fitStart`, then per epoch `epochStart`, `batchEnd` × n (an `optimizerSwapped` just
+ * before the `batchEnd` of the step that first used a new configuration), `epochEnd`, then
+ * `fitEnd`. An operator that acts at a boundary (`batchEnd`, `epochEnd`, `fitEnd`) does its work
+ * when the boundary event reaches it, passes the boundary event on, then emits its own event
+ * (`renormalized`, `evalEnd`, `checkpointSaved`) — so operators further down see the state after
+ * that work, and the events of boundary operators come in the reverse of their pipe order:
+ * `renormalize → evaluate → checkpoint` gives `epochEnd, checkpointSaved, evalEnd, renormalized`.
+ */
+
+/** Where the training stream stands: `sampleIndex` samples of `epoch` have been trained on. */
+export interface Position {
+  epoch: number;
+  sampleIndex: number;
+  /** Optimizer steps applied since the run began (over all resumes). */
+  step: number;
+}
+
+/** Why a run ended. Only `completed` and `maxSteps` mean the run did what it was asked. */
+export type FitEndReason = 'completed' | 'maxSteps' | 'interrupted' | 'nonFiniteLoss' | 'error';
+
+/** Largest Frobenius and spectral norm of constrained weights, per manifold kind ('Sp', 'Ob', ...). */
+export type NormsByGroupKind = Record<string, { frobenius: number; spectral: number }>;
+
+export interface FitStart {
+  type: 'fitStart';
+  /** Epochs the run trains in all (epochs are numbered from 0). */
+  epochs: number;
+  /** Where training starts: 0/0/0, or a checkpoint's position on resume. */
+  start: Position;
+  /** Samples per epoch, when the data source knows it. */
+  samplesPerEpoch?: number;
+  batchSize: number;
+  maxSteps?: number;
+  /** Directory of the checkpoint resumed from. */
+  resumedFrom?: string;
+  /** Compute backend in use ('wasm', 'tensorflow', ...). */
+  backend: string;
+  model: string;
+  optimizer: string;
+  seed: number;
+  /** Wall-clock start, ms since the epoch. */
+  startedAt: number;
+}
+
+export interface EpochStart {
+  type: 'epochStart';
+  epoch: number;
+  /** Samples skipped at the head of this epoch because a resumed run had trained on them. */
+  sampleIndex: number;
+  step: number;
+}
+
+/** One optimizer step done (fastai's after_batch). */
+export interface BatchEnd {
+  type: 'batchEnd';
+  epoch: number;
+  /** Global step number, 1 for the first step ever applied. */
+  step: number;
+  /** Samples of this epoch trained on, this batch included. */
+  sampleIndex: number;
+  loss: number;
+  /** Batch accuracy (training mode, before the step). */
+  accuracy: number;
+  /** Learning rate the step used. */
+  lr: number;
+  /** Images in this batch. */
+  images: number;
+  /** Time the trainer waited for this batch after finishing the previous one. */
+  stallMs: number;
+  /** Time of forward, backward and update. */
+  stepMs: number;
+}
+
+/** Non-finite loss: the step was not applied and the run stops. */
+export interface LossNonFinite {
+  type: 'lossNonFinite';
+  epoch: number;
+  step: number;
+  loss: number;
+  message: string;
+}
+
+export interface Renormalized {
+  type: 'renormalized';
+  epoch: number;
+  step: number;
+  maxNormByGroupKind: NormsByGroupKind;
+}
+
+export interface EvalEnd {
+  type: 'evalEnd';
+  epoch: number;
+  step: number;
+  testLoss: number;
+  testAccuracy: number;
+  images: number;
+  ms: number;
+}
+
+export interface EpochEnd {
+  type: 'epochEnd';
+  epoch: number;
+  step: number;
+  /** Mean training loss and accuracy over the batches of this epoch trained in this process. */
+  trainLoss: number;
+  trainAccuracy: number;
+  images: number;
+  ms: number;
+  /** Samples the data source skipped (corrupt or unreadable) so far, when it reports them. */
+  skippedSamples: number;
+}
+
+export interface CheckpointSaved {
+  type: 'checkpointSaved';
+  path: string;
+  position: Position;
+  ms: number;
+}
+
+export interface OptimizerSwapped {
+  type: 'optimizerSwapped';
+  /** The swap takes effect for step `step` (the next one applied). */
+  step: number;
+  from: string;
+  to: string;
+}
+
+export interface FitEnd {
+  type: 'fitEnd';
+  reason: FitEndReason;
+  /** One line for people, e.g. why the run stopped. */
+  message: string;
+  position: Position;
+  /** Epochs fully trained, counted from the start of the run (resumes included). */
+  epochs: number;
+  steps: number;
+  /** Images trained on in this process, and the wall time of training them. */
+  images: number;
+  ms: number;
+  skippedSamples: number;
+  /** sha256 over all weights in name order (see src/checkpoint.ts). */
+  weightsDigest: string;
+  maxNormByGroupKind: NormsByGroupKind;
+}
+
+export type TrainEvent =
+  | FitStart
+  | EpochStart
+  | BatchEnd
+  | LossNonFinite
+  | Renormalized
+  | EvalEnd
+  | EpochEnd
+  | CheckpointSaved
+  | OptimizerSwapped
+  | FitEnd;
+
+export type TrainEventType = TrainEvent['type'];
+
+/** Narrowing helper: `filter(isEvent('batchEnd'))`. */
+export function isEvent<K extends TrainEventType>(type: K) {
+  return (e: TrainEvent): e is Extract<TrainEvent, { type: K }> => e.type === type;
+}

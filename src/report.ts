@@ -1,0 +1,164 @@
+/**
+ * The end-of-run report: `DIR/report.md` with the run's results and four plots, built from
+ * `DIR/metrics.jsonl` (so a resumed run's report covers its whole history):
+ * - `loss.png`: training loss per step (smoothed) and test loss per evaluation;
+ * - `accuracy.png`: training accuracy per step (smoothed) and test accuracy per evaluation;
+ * - `lr.png`: the learning rate per step;
+ * - `norms.png`: the largest Frobenius and spectral norm of the kernel matrices per manifold type,
+ *   at each refresh of ℜ (and at the end).
+ *
+ * Charts are vega-lite specs rendered to SVG by vega in Node (no canvas), then to PNG by sharp.
+ * Creates no tensors.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import type { TrainEvent } from './events.js';
+
+/** Most points per series in a plot; longer series are thinned evenly. */
+const MAX_POINTS = 1500;
+/** Per-step curves are smoothed by a trailing mean over this many steps. */
+const SMOOTHING_WINDOW = 20;
+const WIDTH = 640;
+const HEIGHT = 260;
+
+type Row = { step: number; value: number; series: string };
+
+/** Read a metrics.jsonl (pino lines with the event fields); malformed lines (a killed run's last) are skipped. */
+export async function readMetrics(path: string): Promise<TrainEvent[]> {
+  const text = await readFile(path, 'utf8');
+  const out: TrainEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const o = JSON.parse(line) as TrainEvent;
+      if (typeof o.type === 'string') out.push(o);
+    } catch {
+      // a line cut short by a kill
+    }
+  }
+  return out;
+}
+
+/** The rows of each chart, from the events. A resumed run's replayed steps keep their last value. */
+export function chartRows(events: readonly TrainEvent[]): Record<'loss' | 'accuracy' | 'lr' | 'norms', Row[]> {
+  // Steps logged twice (a run killed after its last checkpoint, then resumed) keep the later value.
+  const byStep = new Map<number, Extract<TrainEvent, { type: 'batchEnd' }>>();
+  for (const e of events) if (e.type === 'batchEnd') byStep.set(e.step, e);
+  const steps = [...byStep.values()].sort((a, b) => a.step - b.step);
+  const smooth = (key: 'loss' | 'accuracy', series: string): Row[] => {
+    const finite = steps.filter((e) => Number.isFinite(e[key]));
+    let sum = 0;
+    return thin(
+      finite.map((e, i) => {
+        sum += e[key] - (i >= SMOOTHING_WINDOW ? finite[i - SMOOTHING_WINDOW]![key] : 0);
+        return { step: e.step, value: sum / Math.min(i + 1, SMOOTHING_WINDOW), series };
+      }),
+    );
+  };
+  const evals = events.filter((e): e is Extract<TrainEvent, { type: 'evalEnd' }> => e.type === 'evalEnd');
+  const norms: Row[] = [];
+  for (const e of events) {
+    const m = e.type === 'renormalized' || e.type === 'fitEnd' ? e.maxNormByGroupKind : undefined;
+    const step = e.type === 'renormalized' ? e.step : e.type === 'fitEnd' ? e.steps : 0;
+    for (const [kind, n] of Object.entries(m ?? {})) {
+      norms.push({ step, value: n.frobenius, series: `${kind} Frobenius` }, { step, value: n.spectral, series: `${kind} spectral` });
+    }
+  }
+  return {
+    loss: [...smooth('loss', 'train (smoothed)'), ...evals.filter((e) => Number.isFinite(e.testLoss)).map((e) => ({ step: e.step, value: e.testLoss, series: 'test' }))],
+    accuracy: [
+      ...smooth('accuracy', 'train (smoothed)'),
+      ...evals.filter((e) => Number.isFinite(e.testAccuracy)).map((e) => ({ step: e.step, value: e.testAccuracy, series: 'test' })),
+    ],
+    lr: thin(steps.map((e) => ({ step: e.step, value: e.lr, series: 'learning rate' }))),
+    norms,
+  };
+}
+
+function thin<T>(rows: T[]): T[] {
+  if (rows.length <= MAX_POINTS) return rows;
+  const every = rows.length / MAX_POINTS;
+  const out: T[] = [];
+  for (let i = 0; i < MAX_POINTS; i++) out.push(rows[Math.floor(i * every)]!);
+  out.push(rows[rows.length - 1]!);
+  return out;
+}
+
+/** A line chart of `rows` (one line per series, points where a series is sparse) as PNG bytes. */
+export async function lineChartPng(rows: readonly Row[], title: string, yTitle: string, yScale: 'linear' | 'log' = 'linear'): Promise<Buffer> {
+  const spec = vl.compile({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    data: { values: rows as Row[] },
+    mark: { type: 'line', point: rows.length < 60 },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field: 'value', type: 'quantitative', title: yTitle, scale: yScale === 'log' ? { type: 'log' } : { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
+  } as vl.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    return await sharp(Buffer.from(svg)).png().toBuffer();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
+ * Write `DIR/report.md` and its PNG plots from `DIR/metrics.jsonl` (and `DIR/summary.json` when
+ * present). Returns the report's path.
+ */
+export async function writeReport(dir: string): Promise<string> {
+  const events = await readMetrics(join(dir, 'metrics.jsonl'));
+  const rows = chartRows(events);
+  let summary: Record<string, unknown> = {};
+  try {
+    summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    // no summary: the report shows the plots only
+  }
+  const charts: [keyof typeof rows, string, string, 'linear' | 'log'][] = [
+    ['loss', 'Loss', 'softmax cross-entropy', 'log'],
+    ['accuracy', 'Accuracy', 'accuracy', 'linear'],
+    ['lr', 'Learning rate', 'learning rate', 'linear'],
+    ['norms', 'Largest kernel norms per manifold type', 'norm', 'linear'],
+  ];
+  const lines = ['# Training report', ''];
+  const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'weightsDigest'];
+  if (Object.keys(summary).length) {
+    lines.push('| | |', '|---|---|');
+    for (const k of keys) if (k in summary) lines.push(`| ${k} | ${format(summary[k])} |`);
+    lines.push('');
+    if (summary.message) lines.push(`${String(summary.message)}.`, '');
+  }
+  for (const [key, title, y, scale] of charts) {
+    if (rows[key].length === 0) {
+      lines.push(`## ${title}`, '', '_No data._', '');
+      continue;
+    }
+    await writeFile(join(dir, `${key}.png`), await lineChartPng(rows[key], title, y, scale));
+    lines.push(`## ${title}`, '', `![${title}](${key}.png)`, '');
+  }
+  const norms = summary.maxNormByGroupKind as Record<string, { frobenius: number; spectral: number }> | undefined;
+  if (norms && Object.keys(norms).length) {
+    lines.push('## Final norm bounds', '', '| manifold | max Frobenius | max spectral |', '|---|---|---|');
+    for (const [k, n] of Object.entries(norms)) lines.push(`| ${k} | ${n.frobenius.toFixed(4)} | ${n.spectral.toFixed(4)} |`);
+    lines.push('');
+  }
+  const path = join(dir, 'report.md');
+  await writeFile(path, lines.join('\n'));
+  return path;
+}
+
+function format(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+  return String(v);
+}

@@ -1,0 +1,263 @@
+/**
+ * `fit`: the epoch loop as an event stream. For each epoch it asks the pipeline for that epoch's
+ * batches, runs each batch through the pipeline's step operator (forwardBackward → manifoldStep),
+ * and frames the result with `fitStart` / `epochStart` / `epochEnd` / `fitEnd`.
+ *
+ * **Demand.** The stream is pull-through (src/data/pull.ts): the next batch is pulled from the
+ * data side only when the consumer asks for the next event, i.e. after the operators downstream
+ * (evaluate, checkpoint, ...) have finished with the previous one. So an evaluation at `epochEnd`
+ * sees the weights of the end of that epoch, and a checkpoint at `batchEnd` the weights of that
+ * step. Keep the operators between `fit` and the end of the pipeline demand-preserving (the
+ * operators of this project are); a plain RxJS operator there makes `fit` run ahead.
+ *
+ * The step operator must be synchronous: it emits a batch's events before returning (tfjs on the
+ * cpu, wasm and native backends is). It is subscribed once per epoch.
+ *
+ * **Stopping** is by completion, never by exception:
+ * - `maxSteps`: once reached, no further batch is pulled;
+ * - an interrupt (`session.interrupt$`, e.g. Ctrl-C): training stops at the next step boundary,
+ *   also while waiting for data; `fitEnd` says `interrupted`;
+ * - a non-finite loss: manifoldStep does not apply that step and emits `lossNonFinite`; the run
+ *   ends there with `fitEnd` `nonFiniteLoss`.
+ * An epoch whose data ran to its end emits `epochEnd`; one that was cut short does not.
+ *
+ * **Resume**: the epoch the session starts in is replayed from its start with the RNG states saved
+ * at that epoch's start, and the batches the interrupted run trained on are dropped, so every later
+ * batch is bit-identical to the uninterrupted run's.
+ *
+ * **stallMs**: the time from asking the data side for a batch to getting it.
+ *
+ * Tensor ownership: batches handed to the step belong to it (forwardBackward disposes them);
+ * batches dropped here (replayed on resume, or arriving after an interrupt) are disposed here.
+ */
+import { Subject, type Observable, type OperatorFunction } from 'rxjs';
+import type { TensorBatch } from '../data/types.js';
+import { pullable, pullFrom } from '../data/pull.js';
+import type { FitEnd, FitEndReason, Position, TrainEvent } from '../events.js';
+import { weightsDigest } from '../checkpoint.js';
+import type { Rng } from '../random.js';
+import { describeConfig } from './optimizer.js';
+import type { Session } from './session.js';
+
+/** The part of a batch the trainer reads. */
+export type Batch = Pick<TensorBatch, 'x' | 'y'>;
+
+/** A batch with its place in the run. `sampleIndex` counts this batch's samples in. */
+export type PositionedBatch<B extends Batch = Batch> = B & { epoch: number; sampleIndex: number; stallMs: number };
+
+/** What the pipeline's data factory gets for one epoch. */
+export interface EpochPlan {
+  epoch: number;
+  /** The run's RNG stream `name` (shuffle, augment, ...), positioned for this epoch. */
+  rng(name: string): Rng;
+  /** A fresh int32 seed drawn from stream `name`, for stages that take a seed. */
+  seed(name: string): number;
+}
+
+export interface FitOptions<B extends Batch> {
+  session: Session;
+  /** One epoch of training batches, in order, as a pull-through data stream. Called when the epoch starts. */
+  batches: (plan: EpochPlan) => Observable<B>;
+  /** Turns a batch into events, one `batchEnd` (or `lossNonFinite`) per batch; synchronous. */
+  step: OperatorFunction<PositionedBatch<B>, TrainEvent>;
+  /** Samples per epoch, when known (for progress and ETA). */
+  samplesPerEpoch?: number;
+  /** Samples the data side skipped so far (corrupt images), e.g. `() => skipCounter.count`. */
+  skippedSamples?: () => number;
+}
+
+export function disposeBatch(b: Batch): void {
+  b.x.dispose();
+  b.y.dispose();
+}
+
+const INTERRUPTED = Symbol('interrupted');
+
+export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEvent> {
+  const { session, batches, step } = options;
+  const { epochs, maxSteps, batchSize } = session.options;
+  const skipped = options.skippedSamples ?? (() => 0);
+
+  return pullable<TrainEvent>(async function* (signal) {
+    const start: Position = { ...session.start };
+    let position: Position = { ...start };
+    let stop: FitEndReason | undefined;
+    let epochsDone = start.epoch;
+    let images = 0;
+    const t0 = performance.now();
+    const atMax = () => maxSteps !== undefined && position.step >= maxSteps;
+
+    // An interrupt settles `interrupted`, which the data wait below races against.
+    let onInterrupt!: () => void;
+    const interrupted = new Promise<typeof INTERRUPTED>((resolve) => (onInterrupt = () => resolve(INTERRUPTED)));
+    const interruptSub = session.interrupt$.subscribe(() => {
+      stop ??= 'interrupted';
+      onInterrupt();
+    });
+
+    try {
+      yield {
+        type: 'fitStart',
+        epochs,
+        start,
+        samplesPerEpoch: options.samplesPerEpoch,
+        batchSize,
+        maxSteps,
+        resumedFrom: session.resumedFrom,
+        backend: session.backendName,
+        model: session.modelName,
+        optimizer: describeConfig(session.optimizer.config),
+        seed: session.options.seed,
+        startedAt: Date.now(),
+      };
+
+      for (let epoch = start.epoch; epoch < epochs && !stop && !atMax() && !signal.aborted; epoch++) {
+        session.rngs.beginEpoch(epoch);
+        const replay = epoch === start.epoch ? start.sampleIndex : 0;
+        yield { type: 'epochStart', epoch, sampleIndex: replay, step: position.step };
+
+        const te = performance.now();
+        let seen = 0;
+        let sourceDone = false;
+        let loss = 0;
+        let accuracy = 0;
+        let count = 0;
+        let epochImages = 0;
+
+        const plan: EpochPlan = {
+          epoch,
+          rng: (name) => session.rngs.get(name),
+          seed: (name) => session.rngs.get(name).seed(),
+        };
+        const data = pullFrom(batches(plan), signal)[Symbol.asyncIterator]();
+        const runner = syncStep(step);
+        try {
+          while (!stop && !atMax()) {
+            const t = performance.now();
+            const pending = data.next();
+            const r = await Promise.race([pending, interrupted]);
+            if (r === INTERRUPTED) {
+              // The batch still on its way belongs to no one: dispose it when it lands.
+              void pending.then((p) => !p.done && disposeBatch(p.value), () => undefined);
+              break;
+            }
+            if (r.done) {
+              sourceDone = true;
+              break;
+            }
+            const b = r.value;
+            const n = b.x.shape[0];
+            if (seen + n <= replay) {
+              seen += n;
+              disposeBatch(b);
+              continue;
+            }
+            if (stop) {
+              disposeBatch(b);
+              break;
+            }
+            seen += n;
+            const stallMs = performance.now() - t;
+            for (const e of runner.push(Object.assign(b, { epoch, sampleIndex: seen, stallMs }) as PositionedBatch<B>)) {
+              if (e.type === 'batchEnd') {
+                position = { epoch, sampleIndex: e.sampleIndex, step: e.step };
+                loss += e.loss;
+                accuracy += e.accuracy;
+                count++;
+                epochImages += e.images;
+                images += e.images;
+              } else if (e.type === 'lossNonFinite') {
+                stop ??= 'nonFiniteLoss';
+              }
+              yield e;
+            }
+          }
+        } finally {
+          runner.close();
+          await data.return?.();
+        }
+        if (!sourceDone || stop) break;
+        epochsDone = epoch + 1;
+        position = { epoch: epoch + 1, sampleIndex: 0, step: position.step };
+        yield {
+          type: 'epochEnd',
+          epoch,
+          step: position.step,
+          trainLoss: count ? loss / count : NaN,
+          trainAccuracy: count ? accuracy / count : NaN,
+          images: epochImages,
+          ms: performance.now() - te,
+          skippedSamples: skipped(),
+        };
+      }
+
+      const reason: FitEndReason = stop ?? (epochsDone < epochs ? 'maxSteps' : 'completed');
+      const end: FitEnd = {
+        type: 'fitEnd',
+        reason,
+        message: endMessage(reason, position),
+        position,
+        epochs: epochsDone,
+        steps: position.step,
+        images,
+        ms: performance.now() - t0,
+        skippedSamples: skipped(),
+        weightsDigest: weightsDigest(session.model),
+        maxNormByGroupKind: session.optimizer.norms(),
+      };
+      yield end;
+    } finally {
+      interruptSub.unsubscribe();
+    }
+  });
+}
+
+/**
+ * Drive a synchronous operator one value at a time: `push` feeds a value and returns what the
+ * operator emitted for it. Errors thrown by the operator surface from `push`.
+ */
+function syncStep<I, O>(op: OperatorFunction<I, O>) {
+  const input = new Subject<I>();
+  let out: O[] = [];
+  let failed = false;
+  let error: unknown;
+  const sub = input.pipe(op).subscribe({
+    next: (e) => out.push(e),
+    error: (e) => {
+      failed = true;
+      error = e;
+    },
+  });
+  return {
+    push(value: I): O[] {
+      input.next(value);
+      if (failed) throw error;
+      const got = out;
+      out = [];
+      if (got.length === 0) {
+        throw new Error('fit: the step operator emitted nothing for a batch; it must be synchronous (see src/train/fit.ts)');
+      }
+      return got;
+    },
+    close(): void {
+      input.complete();
+      sub.unsubscribe();
+    },
+  };
+}
+
+function endMessage(reason: FitEndReason, p: Position): string {
+  const at = `epoch ${p.epoch}, sample ${p.sampleIndex}, step ${p.step}`;
+  switch (reason) {
+    case 'completed':
+      return `training completed (${p.step} steps)`;
+    case 'maxSteps':
+      return `stopped at --max-steps (${at})`;
+    case 'interrupted':
+      return `interrupted at ${at}`;
+    case 'nonFiniteLoss':
+      return `loss became non-finite after ${at}; that step was not applied and the last good checkpoint is kept`;
+    case 'error':
+      return `stopped by an error at ${at}`;
+  }
+}

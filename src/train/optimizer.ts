@@ -1,0 +1,256 @@
+/**
+ * The trainer's view of the optimizer: one object per run that applies gradients, knows its
+ * global step and learning rate, can be reconfigured between two steps (hot-swap), refreshes ℜ,
+ * reports norms, and saves/restores its state keyed by weight name.
+ *
+ * Behind it sits one FG-SGD optimizer (src/fgsgd/optimizer.ts) for the whole run. Plain SGD with
+ * momentum (`optimizer: 'sgd'`) is FG-SGD with every group Euclidean, as that file says, so every
+ * hot-swap (SGD → FG-SGD, Sp+Ob+St → Sp+Ob+St+Euc, a new rate) is `FGSGD.reconfigure`: the step
+ * count continues (and with it the learning-rate schedule), momentum buffers are carried over and
+ * projected onto the tangent spaces of the new manifolds, λ is kept.
+ *
+ * ℜ needs the statistics of each kernel layer's inputs: `observe(x)` feeds a training batch to the
+ * Renormalizer (src/fgsgd/renormalize.ts), and `renormalize()` hands the estimate to the optimizer.
+ * With no constrained group (SGD) there is no Renormalizer and nothing to refresh.
+ *
+ * Tensor ownership: `applyGradients` never disposes the gradients it is given (the caller does);
+ * this object owns the FG-SGD optimizer and the Renormalizer until `dispose()`; `getState`
+ * returns typed arrays, not tensors.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { buildGrouping, parseManifoldMix, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
+import { FGSGD, type FGSGDConfig, type FGSGDStateJson } from '../fgsgd/optimizer.js';
+import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
+import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
+import type { NormsByGroupKind } from '../events.js';
+
+export type Grouping = Strategy;
+
+/** A JSON-safe optimizer configuration: what `--optimizer/--lr/...` and hot-swaps carry. */
+export interface OptimizerConfig {
+  optimizer: 'sgd' | 'fgsgd';
+  /** A constant rate, or a schedule over the global step (src/fgsgd/schedules.ts). */
+  lr: number | ScheduleConfig;
+  momentum: number;
+  /** FG-SGD: the grouping strategy (default 'PIO'). */
+  grouping?: Grouping;
+  /** FG-SGD: the manifold mix (default 'Sp+Ob+St+Euc'). */
+  manifolds?: string;
+  /** Weight decay on Euclidean parameters (default 0). */
+  weightDecay?: number;
+  /** Further FG-SGD settings (step rule, retraction, ...), passed through. */
+  fgsgd?: Omit<FGSGDConfig, 'lr' | 'momentum' | 'weightDecay'>;
+}
+
+export type TensorData = { dtype: 'float32' | 'int32'; shape: number[]; data: Float32Array | Int32Array };
+
+/** Optimizer state as plain data, keyed by weight name (the layer weight's `originalName`). */
+export interface OptimizerState {
+  config: OptimizerConfig;
+  step: number;
+  /** Momentum buffers ('<weight>/momentum') and λ statistics ('renormalizer/<i>'). */
+  tensors: Record<string, TensorData>;
+  /** FG-SGD's JSON state (config, grouping, λ, ...). */
+  extra?: unknown;
+}
+
+/** Describe a config in one line, for logs and `optimizerSwapped` events. */
+export function describeConfig(c: OptimizerConfig): string {
+  const lr = typeof c.lr === 'number' ? `lr=${c.lr}` : `lr=${c.lr.name}(${c.lr.lr})`;
+  const geo = c.optimizer === 'fgsgd' ? ` ${c.grouping ?? 'PIO'} ${c.manifolds ?? 'Sp+Ob+St+Euc'}` : '';
+  return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}`;
+}
+
+/** Whether two configurations are the same (key order and undefined fields aside). */
+export function sameConfig(a: OptimizerConfig, b: OptimizerConfig): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function validateConfig(c: OptimizerConfig): OptimizerConfig {
+  if (c.optimizer !== 'sgd' && c.optimizer !== 'fgsgd') {
+    throw new Error(`unknown optimizer '${String(c.optimizer)}'; valid optimizers: sgd, fgsgd.`);
+  }
+  if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`momentum must lie in [0, 1), got ${c.momentum}.`);
+  toSchedule(c.lr);
+  if (c.manifolds !== undefined) parseManifoldMix(c.manifolds);
+  return c;
+}
+
+/** The Renormalizer keeps its running statistics private; this is the shape we save and restore. */
+interface RenormalizerInternals {
+  running: (tf.Tensor1D | undefined)[];
+}
+
+export class TrainOptimizer {
+  private readonly fgsgd: FGSGD;
+  private renormalizer?: Renormalizer;
+  private cfg: OptimizerConfig;
+  private initialized = false;
+
+  constructor(
+    private readonly model: tf.LayersModel,
+    config: OptimizerConfig,
+    /** Seed of the grouping draw. */
+    private readonly seed = 0,
+  ) {
+    this.cfg = validateConfig(config);
+    this.fgsgd = new FGSGD(this.groupingFor(this.cfg), this.fgsgdConfig(this.cfg));
+    this.renormalizer = this.renormalizerFor();
+  }
+
+  get config(): OptimizerConfig {
+    return this.cfg;
+  }
+
+  /** Steps applied so far (over resumes); the next step is `step + 1`. */
+  get step(): number {
+    return this.fgsgd.iterations;
+  }
+
+  /** Learning rate the next step uses. */
+  lr(): number {
+    return scheduleAt(this.cfg.lr, this.step);
+  }
+
+  /** The underlying FG-SGD optimizer (for tests and tools; the trainer does not need it). */
+  get inner(): FGSGD {
+    return this.fgsgd;
+  }
+
+  /**
+   * Feed one training batch's input to the ℜ statistics (inference-mode pass of the layers below
+   * each kernel). The first batch of a fresh run also sets the initial ℜ and projects the kernels
+   * onto their manifolds (stage (i)). Does not dispose `x`.
+   */
+  observe(x: tf.Tensor): void {
+    if (!this.renormalizer) return;
+    if (!this.initialized && this.step === 0) this.renormalizer.initialize(x);
+    else this.renormalizer.observe(x);
+    this.initialized = true;
+  }
+
+  /** Apply one step (`grads` keyed by tfjs variable name). Does not dispose `grads`. Returns the rate used. */
+  applyGradients(grads: tf.NamedTensorMap): number {
+    const lr = this.lr();
+    this.fgsgd.applyGradients(grads);
+    return lr;
+  }
+
+  /**
+   * Take a new configuration at a step boundary. State carries over: the step count (so the
+   * schedule continues), λ, and the momentum, projected onto the tangent spaces of the new
+   * manifolds.
+   */
+  reconfigure(config: OptimizerConfig): void {
+    const next = validateConfig(config);
+    const regroup =
+      next.optimizer !== this.cfg.optimizer || (next.grouping ?? 'PIO') !== (this.cfg.grouping ?? 'PIO') || (next.manifolds ?? '') !== (this.cfg.manifolds ?? '');
+    this.fgsgd.reconfigure({ ...this.fgsgdConfig(next), ...(regroup ? { grouping: this.groupingFor(next) } : {}) });
+    this.cfg = next;
+    if (regroup) {
+      this.renormalizer?.dispose();
+      this.renormalizer = this.renormalizerFor();
+      this.initialized = true;
+    }
+  }
+
+  /** Refresh ℜ from the statistics gathered so far; returns the norms, or undefined when nothing is constrained. */
+  renormalize(): NormsByGroupKind | undefined {
+    if (!this.renormalizer) return undefined;
+    if (this.renormalizer.hasStatistics) this.renormalizer.refresh();
+    return this.norms();
+  }
+
+  /** Largest Frobenius and spectral norm of the kernel matrices per manifold kind. */
+  norms(): NormsByGroupKind {
+    return maxNormByGroupKind(this.fgsgd.currentGrouping);
+  }
+
+  getState(): OptimizerState {
+    const s = this.fgsgd.getState();
+    const tensors: Record<string, TensorData> = {};
+    for (const [k, t] of Object.entries(s.tensors)) {
+      tensors[k] = toData(t);
+      t.dispose();
+    }
+    const running = this.renormalizer ? (this.renormalizer as unknown as RenormalizerInternals).running : [];
+    running.forEach((r, i) => {
+      if (r) tensors[`renormalizer/${i}`] = toData(r);
+    });
+    return { config: this.cfg, step: this.step, tensors, extra: { fgsgd: s.json, initialized: this.initialized } };
+  }
+
+  setState(state: OptimizerState): void {
+    const { fgsgd: json, initialized } = state.extra as { fgsgd: FGSGDStateJson; initialized: boolean };
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const [k, t] of Object.entries(state.tensors)) if (k.endsWith('/momentum')) tensors[k] = tf.tensor(t.data, t.shape, t.dtype);
+    try {
+      this.fgsgd.setState({ json: { ...json, grouping: this.rebind(json.grouping) }, tensors });
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+    this.cfg = validateConfig(state.config);
+    this.renormalizer?.dispose();
+    this.renormalizer = this.renormalizerFor();
+    if (this.renormalizer) {
+      const internals = this.renormalizer as unknown as RenormalizerInternals;
+      internals.running = internals.running.map((_, i) => {
+        const t = state.tensors[`renormalizer/${i}`];
+        return t ? (tf.keep(tf.tensor1d(t.data as Float32Array)) as tf.Tensor1D) : undefined;
+      });
+    }
+    this.initialized = initialized;
+  }
+
+  dispose(): void {
+    this.renormalizer?.dispose();
+    this.fgsgd.dispose();
+  }
+
+  /**
+   * A saved grouping names the tfjs variables of the model that saved it ('conv1/kernel_3'); point
+   * it at this model's variables of the same weight names.
+   */
+  private rebind(grouping: FgGrouping): FgGrouping {
+    const varName = new Map<string, string>();
+    for (const w of this.model.trainableWeights) varName.set(w.originalName, (w as unknown as { val: tf.Variable }).val.name);
+    const bind = <T extends { weightName: string; variableName: string }>(spec: T): T => {
+      const v = varName.get(spec.weightName);
+      if (!v) throw new Error(`optimizer state names weight '${spec.weightName}', which this model does not have`);
+      return { ...spec, variableName: v };
+    };
+    return { ...grouping, kernels: grouping.kernels.map(bind), others: grouping.others.map(bind) };
+  }
+
+  private groupingFor(c: OptimizerConfig): FgGrouping {
+    return buildGrouping(this.model, {
+      strategy: c.grouping ?? 'PIO',
+      manifolds: c.optimizer === 'sgd' ? 'Euc' : (c.manifolds ?? 'Sp+Ob+St+Euc'),
+      seed: this.seed,
+    });
+  }
+
+  private fgsgdConfig(c: OptimizerConfig): FGSGDConfig {
+    return { ...c.fgsgd, lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay ?? 0 };
+  }
+
+  /** A Renormalizer when some kernel group is constrained (not Euclidean). */
+  private renormalizerFor(): Renormalizer | undefined {
+    const constrained = this.fgsgd.currentGrouping.kernels.some((k) => k.groups.some((g) => g.tag !== 'Euc'));
+    return constrained ? new Renormalizer(this.model, this.fgsgd) : undefined;
+  }
+}
+
+function toData(t: tf.Tensor): TensorData {
+  const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
+  return { dtype, shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array };
+}

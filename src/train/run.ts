@@ -1,0 +1,176 @@
+/**
+ * The wiring that every pipeline and the CLI share, so that pipelines stay composition only:
+ * - `RunOptions`: what the CLI (or `npm start`) asks of a pipeline;
+ * - `sessionOptions`: a pipeline's defaults overlaid with those options;
+ * - `resolveResume`: the options of a checkpointed run, overlaid with what was given explicitly;
+ * - `runPipeline`: subscribe to a pipeline's events, write `summary.json` and the report, and
+ *   say how the run ended (`exitCode`).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Observable } from 'rxjs';
+import type { TrainEvent } from '../events.js';
+import { readCheckpoint } from '../checkpoint.js';
+import { writeReport } from '../report.js';
+import type { Grouping, OptimizerConfig } from './optimizer.js';
+import type { SessionOptions } from './session.js';
+import { summarize, type Summary } from './summary.js';
+
+/** What a pipeline is asked to do: the CLI's options, all optional but `out`. */
+export interface RunOptions {
+  /** The pipeline's name or file, as given to the CLI (recorded in checkpoints). */
+  pipeline?: string;
+  data?: string;
+  epochs?: number;
+  maxSteps?: number;
+  seed?: number;
+  backend?: string;
+  optimizer?: 'sgd' | 'fgsgd';
+  grouping?: Grouping;
+  manifolds?: string;
+  lr?: number;
+  momentum?: number;
+  batch?: number;
+  /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
+  out: string;
+  /** Directory holding the checkpoint to continue from. */
+  resume?: string;
+  /** Fail on the first unreadable sample instead of skipping it. */
+  strict?: boolean;
+  /** Save a checkpoint every N steps too (default: at epoch ends and at the end). */
+  checkpointEvery?: number;
+  /** Draw the progress bar (default: when stdout is a TTY). */
+  progress?: boolean;
+  /** Stop at the next step boundary, with a final checkpoint (the CLI wires Ctrl-C here). */
+  interrupt?: Observable<string>;
+  /** Optimizer configurations to hot-swap in while the run goes on. */
+  configs?: Observable<OptimizerConfig>;
+}
+
+/** A pipeline: composition only, from options to the run's event stream. */
+export type Pipeline = (options: RunOptions) => Observable<TrainEvent>;
+
+/** What a pipeline fixes and what it leaves to the options. */
+export interface PipelineDefaults {
+  model: SessionOptions['model'];
+  inputShape: [number, number, number];
+  numClasses: number;
+  epochs: number;
+  batch: number;
+  optimizer: OptimizerConfig;
+}
+
+export const DEFAULT_SEED = 1;
+
+/**
+ * The RunOptions fields that are plain data and worth recording in a checkpoint. The backend is
+ * among them: another backend rounds differently, and a resumed run would not end where an
+ * uninterrupted one does.
+ */
+const RECORDED = ['pipeline', 'data', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds', 'lr', 'momentum', 'batch', 'strict', 'checkpointEvery'] as const;
+
+/**
+ * A pipeline's session: its defaults, overlaid with the options given. `--lr` sets the rate, or
+ * the peak of the default's schedule. A cosine schedule with `totalSteps: 0` is stretched over
+ * the run (epochs × steps per epoch; `trainSamples` must then be given).
+ */
+export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { trainSamples?: number } = {}): SessionOptions {
+  const kind = o.optimizer ?? d.optimizer.optimizer;
+  const epochs = o.epochs ?? d.epochs;
+  const batchSize = o.batch ?? d.batch;
+  let lr = d.optimizer.lr;
+  if (typeof lr !== 'number') {
+    if (o.lr !== undefined) lr = { ...lr, lr: o.lr };
+    if (lr.name === 'cosine' && lr.totalSteps === 0) {
+      if (!data.trainSamples) throw new Error('sessionOptions: a cosine schedule over the run needs the number of training samples');
+      lr = { ...lr, totalSteps: Math.ceil(data.trainSamples / batchSize) * epochs };
+    }
+  } else if (o.lr !== undefined) lr = o.lr;
+  const optimizer: OptimizerConfig = {
+    ...d.optimizer,
+    optimizer: kind,
+    lr,
+    momentum: o.momentum ?? d.optimizer.momentum,
+    ...(kind === 'fgsgd'
+      ? { grouping: o.grouping ?? d.optimizer.grouping ?? 'PIO', manifolds: o.manifolds ?? d.optimizer.manifolds ?? 'Sp+Ob+St+Euc' }
+      : { grouping: undefined, manifolds: undefined }),
+  };
+  const run: Record<string, unknown> = {};
+  for (const k of RECORDED) if (o[k] !== undefined) run[k] = o[k];
+  return {
+    model: d.model,
+    inputShape: d.inputShape,
+    numClasses: d.numClasses,
+    seed: o.seed ?? DEFAULT_SEED,
+    backend: o.backend ?? 'auto',
+    optimizer,
+    batchSize,
+    epochs,
+    maxSteps: o.maxSteps,
+    out: o.out,
+    resume: o.resume,
+    configs: o.configs,
+    interrupt: o.interrupt,
+    run: { options: run },
+  };
+}
+
+/**
+ * For `--resume DIR`: the options the checkpointed run was started with, overlaid with the ones
+ * given now (`given` holds only what was given explicitly). The output directory defaults to DIR.
+ * A saved --max-steps that the checkpoint has reached is dropped, so the resumed run goes on.
+ */
+export async function resolveResume(given: Partial<RunOptions> & { resume: string }): Promise<RunOptions> {
+  const ckpt = await readCheckpoint(given.resume);
+  const saved = { ...((ckpt.run.options ?? {}) as Partial<RunOptions>) };
+  // A run that stopped at its --max-steps is resumed to go on (to its epochs, or a new limit);
+  // one killed before its limit keeps it.
+  if (saved.maxSteps !== undefined && ckpt.position.step >= saved.maxSteps) delete saved.maxSteps;
+  if (given.pipeline && saved.pipeline && given.pipeline !== saved.pipeline) {
+    throw new Error(`--resume ${given.resume}: that checkpoint belongs to pipeline '${saved.pipeline}', not '${given.pipeline}'`);
+  }
+  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+  return { ...saved, out: given.resume, ...defined } as RunOptions;
+}
+
+export interface RunResult {
+  summary: Summary;
+  /** 0: completed or --max-steps; 130: interrupted; 1: non-finite loss or another failure. */
+  exitCode: number;
+}
+
+/**
+ * Run a pipeline to its end, then write `OUT/summary.json` and the report (`OUT/report.md` and
+ * its plots, from `OUT/metrics.jsonl`). Errors of the pipeline reject the promise.
+ */
+export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
+  const events: TrainEvent[] = [];
+  // Training throughput over this process's steps: images over step and stall time.
+  const training = { images: 0, ms: 0, stallMs: 0 };
+  await new Promise<void>((resolve, reject) => {
+    pipeline(options).subscribe({
+      // Keep everything but the per-step events' bulk: the summary needs only a few of them.
+      next: (e) => {
+        if (e.type !== 'batchEnd') events.push(e);
+        else {
+          training.images += e.images;
+          training.ms += e.stepMs + e.stallMs;
+          training.stallMs += e.stallMs;
+        }
+      },
+      error: reject,
+      complete: resolve,
+    });
+  });
+  const summary = summarize(events, training, options.pipeline ?? 'pipeline');
+  await mkdir(options.out, { recursive: true });
+  await writeFile(join(options.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  try {
+    await writeReport(options.out);
+  } catch (e) {
+    // The report is a convenience; the run's results are in summary.json already.
+    process.stderr.write(`report: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+  const exitCode = summary.reason === 'completed' || summary.reason === 'maxSteps' ? 0 : summary.reason === 'interrupted' ? 130 : 1;
+  return { summary, exitCode };
+}

@@ -1,0 +1,183 @@
+/**
+ * A training session: what one run shares between its operators — the backend, the model, the
+ * optimizer, the data RNG streams, where training starts (0, or a checkpoint's position) and the
+ * interrupt signal. Pipelines open one with `withSession`, which disposes it when the event stream
+ * ends, errors or is unsubscribed.
+ *
+ * Tensor ownership: the session owns the model and the optimizer's slots; `dispose()` frees them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { merge, NEVER, Observable, Subject, type Subscription } from 'rxjs';
+import { initBackend, type BackendInfo } from '../backend/index.js';
+import { buildModel, type ModelOptions } from '../models/index.js';
+import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
+import type { Position, TrainEvent } from '../events.js';
+import { describeConfig, TrainOptimizer, type OptimizerConfig } from './optimizer.js';
+import { RngBank } from './rngs.js';
+import { log } from '../log.js';
+
+export interface SessionOptions {
+  /** A model of the zoo (src/models: 'cnn-small', 'resnet20', ...), or a builder (tests, experiments). */
+  model: string | ((options: ModelOptions) => tf.LayersModel);
+  inputShape: [number, number, number];
+  numClasses: number;
+  seed: number;
+  /** 'auto' (default), 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'; `null` keeps the active one. */
+  backend?: string | null;
+  optimizer: OptimizerConfig;
+  batchSize: number;
+  epochs: number;
+  maxSteps?: number;
+  /** Output directory (metrics, checkpoints, report). */
+  out?: string;
+  /** Directory holding a checkpoint to continue from. */
+  resume?: string;
+  /** Hot-swaps: each value becomes the optimizer configuration at the next step boundary. */
+  configs?: Observable<OptimizerConfig>;
+  /** Emits when the run must stop at the next step boundary, with a final checkpoint (Ctrl-C). */
+  interrupt?: Observable<string>;
+  /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
+  run?: Record<string, unknown>;
+}
+
+export class Session {
+  private readonly interrupts = new Subject<string>();
+  /** Emits (once per request) when the run should stop at the next step boundary. */
+  readonly interrupt$: Observable<string>;
+  /** Hot-swap configurations (never completes when none were given). */
+  readonly configs: Observable<OptimizerConfig>;
+
+  constructor(
+    readonly options: SessionOptions,
+    readonly backend: BackendInfo | undefined,
+    readonly model: tf.LayersModel,
+    readonly optimizer: TrainOptimizer,
+    readonly rngs: RngBank,
+    readonly start: Position,
+    readonly resumedFrom?: string,
+  ) {
+    this.interrupt$ = merge(this.interrupts, options.interrupt ?? NEVER);
+    this.configs = options.configs ?? NEVER;
+  }
+
+  get batchSize(): number {
+    return this.options.batchSize;
+  }
+
+  get out(): string | undefined {
+    return this.options.out;
+  }
+
+  /** The model's name (zoo name or the built model's). */
+  get modelName(): string {
+    return typeof this.options.model === 'string' ? this.options.model : this.model.name;
+  }
+
+  /** The backend's name as tfjs reports it. */
+  get backendName(): string {
+    return this.backend?.name ?? tf.getBackend();
+  }
+
+  /** Ask the run to stop at the next step boundary (it then writes a final checkpoint). */
+  interrupt(reason = 'interrupted'): void {
+    this.interrupts.next(reason);
+  }
+
+  /**
+   * Everything needed to continue from `position`, taken synchronously so that it is consistent
+   * with the step that produced `position`.
+   */
+  capture(position: Position): Checkpoint {
+    const o = this.options;
+    return {
+      position,
+      rng: this.rngs.statesAt(position),
+      run: {
+        ...o.run,
+        model: typeof o.model === 'string' ? o.model : o.model.name,
+        inputShape: o.inputShape,
+        numClasses: o.numClasses,
+        seed: o.seed,
+        batchSize: o.batchSize,
+        epochs: o.epochs,
+        maxSteps: o.maxSteps,
+      },
+      weights: captureWeights(this.model),
+      optimizer: this.optimizer.getState(),
+    };
+  }
+
+  private disposed = false;
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.interrupts.complete();
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
+}
+
+/**
+ * Initialise the backend, build the model (seeded), the optimizer and the RNG bank, and restore
+ * them from `options.resume` when given.
+ */
+export async function openSession(options: SessionOptions): Promise<Session> {
+  const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto');
+  const ckpt = options.resume ? await readCheckpoint(options.resume) : undefined;
+  const modelOptions: ModelOptions = { inputShape: options.inputShape, numClasses: options.numClasses, seed: options.seed };
+  const model = typeof options.model === 'string' ? buildModel(options.model, modelOptions) : options.model(modelOptions);
+  let optimizer: TrainOptimizer | undefined;
+  try {
+    optimizer = new TrainOptimizer(model, options.optimizer, options.seed);
+    let start: Position = { epoch: 0, sampleIndex: 0, step: 0 };
+    let rngs = new RngBank(options.seed);
+    if (ckpt) {
+      restoreWeights(model, ckpt.weights);
+      optimizer.setState(ckpt.optimizer);
+      if (describeConfig(ckpt.optimizer.config) !== describeConfig(options.optimizer)) {
+        // The checkpoint's optimizer wins: a resumed run continues the one that was saved. A new
+        // configuration can still be swapped in through `configs`.
+        log.info({ saved: describeConfig(ckpt.optimizer.config) }, 'resume: using the optimizer configuration saved in the checkpoint');
+      }
+      start = ckpt.position;
+      rngs = new RngBank(options.seed, { epoch: start.epoch, states: ckpt.rng });
+      log.info({ from: options.resume, position: start }, 'resume: continuing from checkpoint');
+    }
+    return new Session(options, backend, model, optimizer, rngs, start, options.resume);
+  } catch (e) {
+    optimizer?.dispose();
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Open a session, build the run's event stream with it, and dispose the session when that stream
+ * completes, errors or is unsubscribed.
+ */
+export function withSession(options: SessionOptions, build: (session: Session) => Observable<TrainEvent>): Observable<TrainEvent> {
+  return new Observable<TrainEvent>((subscriber) => {
+    let session: Session | undefined;
+    let inner: Subscription | undefined;
+    let closed = false;
+    openSession(options).then(
+      (s) => {
+        // Unsubscribed while the session was opening: nobody will use it.
+        if (closed) return s.dispose();
+        session = s;
+        try {
+          inner = build(s).subscribe(subscriber);
+        } catch (e) {
+          subscriber.error(e);
+        }
+      },
+      (e) => subscriber.error(e),
+    );
+    return () => {
+      closed = true;
+      inner?.unsubscribe();
+      session?.dispose();
+    };
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * The `fgsgd` command as users run it (node bin/fgsgd.js): usage errors, exit codes, and small
+ * end-to-end runs that write metrics.jsonl, summary.json and the report.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+const BIN = 'bin/fgsgd.js';
+const fgsgd = (...args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FGSGD_LOG_LEVEL: 'warn' }, timeout: 120_000 });
+
+/** Every field DESIGN.md's CLI contract requires of summary.json. */
+const SUMMARY_FIELDS = ['testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'skippedSamples', 'maxNormByGroupKind', 'weightsDigest'];
+
+t.test('an unknown option: exit 2 and one line on stderr naming it', async (t) => {
+  const r = fgsgd('train', 'default', '--bogus', '3');
+  t.equal(r.status, 2);
+  t.equal(r.stdout, '');
+  t.match(r.stderr, /^fgsgd: unknown option '--bogus'[^\n]*\n$/);
+});
+
+t.test('bad values and missing arguments: exit 2 with the reason', async (t) => {
+  for (const [args, reason] of [
+    [['train', 'default', '--backend', 'gpu'], /--backend must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu, got 'gpu'/],
+    [['train', 'default', '--epochs', '0'], /--epochs must be a positive integer/],
+    [['train', 'default', '--lr', 'fast'], /--lr must be a positive number/],
+    [['train', 'default', '--manifolds', 'Sp+Xy'], /--manifolds/],
+    [['train'], /missing pipeline/],
+    [['fit', 'default'], /unknown command 'fit'/],
+  ] as const) {
+    const r = fgsgd(...args);
+    t.equal(r.status, 2, args.join(' '));
+    t.match(r.stderr, reason);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  }
+});
+
+t.test('an unknown pipeline or missing data: exit 1 with the reason', async (t) => {
+  const dir = t.testdir();
+  const r = fgsgd('train', 'nope', '--out', dir);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^fgsgd: unknown pipeline 'nope'; built-in pipelines: default, fashion-mnist, idx, image-folder, cifar10/);
+  const d = fgsgd('train', 'fashion-mnist', '--data', `${dir}/none`, '--out', dir);
+  t.equal(d.status, 1);
+  t.match(d.stderr, /train-images-idx3-ubyte/);
+  t.equal(d.stderr.trim().split('\n').length, 1);
+});
+
+t.test('--help', async (t) => {
+  const r = fgsgd('--help');
+  t.equal(r.status, 0);
+  t.match(r.stdout, /usage: fgsgd train <pipeline name or file>/);
+});
+
+t.test('a tiny run of a pipeline file writes metrics, summary and report', async (t) => {
+  const dir = t.testdir();
+  const r = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '5', '--out', dir, '--backend', 'wasm', '--optimizer', 'fgsgd');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^test accuracy: \d\.\d{4} /);
+  const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));
+  for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
+  t.match(summary, { steps: 5, epochs: 0, backend: 'wasm', skippedSamples: 0, reason: 'maxSteps', testAccuracy: Number, testLoss: Number });
+  t.ok(summary.imagesPerSecond > 0);
+  t.match(summary.weightsDigest, /^[0-9a-f]{64}$/);
+  t.same(Object.keys(summary.maxNormByGroupKind).sort(), ['Euc', 'Ob', 'Sp', 'St']);
+  const lines = (await readFile(`${dir}/metrics.jsonl`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines.filter((l) => l.type === 'batchEnd').map((l) => l.step), [1, 2, 3, 4, 5]);
+  t.equal(lines[0].type, 'fitStart');
+  t.ok(lines.some((l) => l.type === 'fitEnd'));
+  const report = await readFile(`${dir}/report.md`, 'utf8');
+  t.match(report, /!\[Loss\]\(loss\.png\)/);
+  for (const png of ['loss.png', 'accuracy.png', 'lr.png']) t.ok(existsSync(`${dir}/${png}`), png);
+});
+
+t.test('the default pipeline on the embedded data, a few steps', async (t) => {
+  const dir = t.testdir();
+  const r = fgsgd('train', 'default', '--max-steps', '3', '--batch', '16', '--out', dir, '--backend', 'wasm');
+  t.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));
+  for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
+  t.match(summary, { steps: 3, backend: 'wasm', model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc/, testAccuracy: Number });
+});

@@ -1,0 +1,96 @@
+/**
+ * The epoch loop (`fit`) as a stream: event framing and order, tensor counts across epochs,
+ * unsubscribe and errors mid-run, and the stall measurement.
+ */
+import t from 'tap';
+import * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, pipe, take, tap as rxTap, toArray } from 'rxjs';
+import { useBackend } from '../helpers/backend.js';
+import { assertNoLeak } from '../helpers/leak.js';
+import { asserter, makeSamples } from './fixtures.js';
+import tinyPipeline, { defaults } from './tiny-pipeline.js';
+import { fit } from '../../src/train/fit.js';
+import { withSession } from '../../src/train/session.js';
+import { sessionOptions } from '../../src/train/run.js';
+import { pullable } from '../../src/data/pull.js';
+import { samplesToTensors } from '../../operators/toTensors.js';
+import { forwardBackward } from '../../operators/forwardBackward.js';
+import { manifoldStep } from '../../operators/manifoldStep.js';
+import type { BatchEnd, TrainEvent } from '../../src/events.js';
+
+await useBackend('wasm');
+
+const session = (over: Partial<Parameters<typeof sessionOptions>[0]> = {}) => ({ ...sessionOptions({ out: '', seed: 1, ...over }, defaults), backend: null });
+const step = (s: { model: tf.LayersModel; optimizer: { observe(x: tf.Tensor): void } } & Parameters<typeof manifoldStep>[0]) =>
+  pipe(forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }), manifoldStep({ optimizer: s.optimizer }));
+
+t.test('events are framed by fitStart/epochStart/epochEnd/fitEnd, and the tensor count does not grow across epochs', async (t) => {
+  const counts: number[] = [];
+  await assertNoLeak(asserter(t), 'three epochs', async () => {
+    const events = await lastValueFrom(
+      tinyPipeline({ out: t.testdir(), seed: 2, epochs: 3, optimizer: 'fgsgd' }).pipe(
+        rxTap((e) => e.type === 'epochEnd' && counts.push(tf.memory().numTensors)),
+        toArray(),
+      ),
+    );
+    const types = events.map((e) => e.type).filter((x) => x !== 'batchEnd');
+    t.same(types, [
+      'fitStart',
+      'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
+      'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
+      'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
+      'fitEnd',
+    ]);
+    t.equal(events.filter((e) => e.type === 'batchEnd').length, 36);
+    t.match(events.at(-1), { type: 'fitEnd', reason: 'completed', epochs: 3, steps: 36, position: { epoch: 3, sampleIndex: 0, step: 36 } });
+  });
+  t.equal(new Set(counts).size, 1, `same tensor count at every epoch end (${counts.join(', ')})`);
+});
+
+t.test('unsubscribing mid-epoch frees everything (session, prefetched batches)', async (t) => {
+  await assertNoLeak(asserter(t), 'unsubscribe', async () => {
+    const events = await lastValueFrom(tinyPipeline({ out: t.testdir(), seed: 2, epochs: 3 }).pipe(take(7), toArray()));
+    t.equal(events.length, 7);
+    // Teardown of the session runs on unsubscribe; give the data side's abort a turn.
+    await new Promise((r) => setTimeout(r, 20));
+  });
+});
+
+t.test('a data error mid-epoch errors the stream and frees everything', async (t) => {
+  const samples = makeSamples(40);
+  const failing = () =>
+    pullable(async function* () {
+      for (let i = 0; i < 3; i++) yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
+      throw new Error('disk on fire');
+    });
+  await assertNoLeak(asserter(t), 'error', async () => {
+    const seen: TrainEvent[] = [];
+    await t.rejects(
+      lastValueFrom(withSession(session(), (s) => fit({ session: s, batches: failing, step: step(s) })).pipe(rxTap((e) => seen.push(e)))),
+      /disk on fire/,
+    );
+    t.equal(seen.filter((e) => e.type === 'batchEnd').length, 3, 'the batches before the error were trained');
+  });
+});
+
+t.test('stallMs measures the wait for data; --max-steps stops without pulling more', async (t) => {
+  const samples = makeSamples(48);
+  const DELAY = 40;
+  let pulled = 0;
+  const slow = () =>
+    pullable(async function* () {
+      for (let i = 0; i < 6; i++) {
+        await new Promise((r) => setTimeout(r, DELAY));
+        pulled++;
+        yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
+      }
+    });
+  await assertNoLeak(asserter(t), 'slow data', async () => {
+    const events = await lastValueFrom(withSession(session({ maxSteps: 3 }), (s) => fit({ session: s, batches: slow, step: step(s) })).pipe(toArray()));
+    const steps = events.filter((e): e is BatchEnd => e.type === 'batchEnd');
+    t.equal(steps.length, 3);
+    t.ok(steps.every((e) => e.stallMs >= DELAY * 0.8), `stalls ${steps.map((e) => e.stallMs.toFixed(0)).join(', ')} ms`);
+    t.equal(pulled, 3, 'no batch pulled past --max-steps');
+    t.match(events.at(-1), { type: 'fitEnd', reason: 'maxSteps', steps: 3, epochs: 0 });
+  });
+});

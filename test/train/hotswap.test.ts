@@ -1,0 +1,165 @@
+/**
+ * Hot-swapping the optimizer while a run goes on: the new configuration takes effect at a step
+ * boundary, no batch is lost or applied twice, the learning-rate schedule continues, and the
+ * momentum is carried over onto the tangent spaces of the new manifolds.
+ */
+import t from 'tap';
+import * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, Subject, tap as rxTap, toArray } from 'rxjs';
+import { useBackend } from '../helpers/backend.js';
+import { assertNoLeak } from '../helpers/leak.js';
+import { asserter, CLASSES, samples$, SIDE, tinyNet } from './fixtures.js';
+import tinyPipeline, { TRAIN } from './tiny-pipeline.js';
+import { shuffle } from '../../operators/shuffle.js';
+import { batch } from '../../operators/batch.js';
+import { toTensors } from '../../operators/toTensors.js';
+import { Rng } from '../../src/random.js';
+import { pullFrom } from '../../src/data/pull.js';
+import { TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
+import { weightsDigest } from '../../src/checkpoint.js';
+import { planKernel } from '../../src/fgsgd/grouping.js';
+import { manifoldByTag } from '../../src/manifolds/index.js';
+import { scheduleAt, type ScheduleConfig } from '../../src/fgsgd/schedules.js';
+import type { BatchEnd, FitEnd, TrainEvent } from '../../src/events.js';
+
+await useBackend('wasm');
+
+/** Largest tangency residual a carried momentum may have (float32 projections). */
+const TANGENT_TOL = 1e-4;
+const SEED = 4;
+const SWAP_AFTER = 5;
+const SCHEDULE: ScheduleConfig = { name: 'step', lr: 0.05, every: 4, factor: 0.5 };
+/** The tiny pipeline's SGD (its defaults), then FG-SGD with a step schedule. */
+const SGD: OptimizerConfig = { optimizer: 'sgd', lr: 0.05, momentum: 0.9 };
+const FGSGD: OptimizerConfig = { optimizer: 'fgsgd', lr: SCHEDULE, momentum: 0.9, grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc' };
+
+/** Largest tangency residual of FG-SGD's momentum buffers over the constrained kernel slices. */
+function maxTangentResidual(opt: TrainOptimizer): { residual: number; norm: number } {
+  const state = opt.inner.getState();
+  let residual = 0;
+  let norm = 0;
+  try {
+    for (const k of opt.inner.currentGrouping.kernels) {
+      const buffer = state.tensors[`${k.weightName}/momentum`];
+      if (!buffer) continue;
+      const plan = planKernel(k);
+      const variable = tf.engine().registeredVariables[k.variableName] as tf.Variable;
+      tf.tidy(() => {
+        const idx = tf.tensor1d(plan.flatIndex, 'int32');
+        const X = tf.gather(variable.reshape([-1]), idx).reshape([-1, k.rows, k.cols]);
+        const B = tf.gather(buffer.reshape([-1]), idx).reshape([-1, k.rows, k.cols]);
+        norm = Math.max(norm, tf.norm(B).dataSync()[0]!);
+        for (const s of plan.slices) {
+          if (s.tag === 'Euc') continue;
+          const m = manifoldByTag(s.tag).create();
+          const x = X.slice([s.start, 0, 0], [s.count, k.rows, k.cols]);
+          const u = B.slice([s.start, 0, 0], [s.count, k.rows, k.cols]);
+          residual = Math.max(residual, tf.max(m.tangentResidual(m.projx(x), u)).dataSync()[0]!);
+        }
+      });
+    }
+  } finally {
+    tf.dispose(Object.values(state.tensors));
+  }
+  return { residual, norm };
+}
+
+t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no batch lost or applied twice', async (t) => {
+  const dir = t.testdir();
+  await assertNoLeak(asserter(t), 'hot-swap run', async () => {
+    const configs = new Subject<OptimizerConfig>();
+    const events = await lastValueFrom(
+      tinyPipeline({ out: dir, seed: SEED, epochs: 2, optimizer: 'sgd', configs }).pipe(
+        // The swap is requested while step 5's events are being handled downstream.
+        rxTap((e) => e.type === 'batchEnd' && e.step === SWAP_AFTER && configs.next(FGSGD)),
+        toArray(),
+      ),
+    );
+    const steps = events.filter((e): e is BatchEnd => e.type === 'batchEnd');
+    t.same(steps.map((e) => e.step), Array.from({ length: 24 }, (_, i) => i + 1), 'steps 1..24, each once');
+    t.same(steps.slice(0, 12).map((e) => e.sampleIndex), Array.from({ length: 12 }, (_, i) => 8 * (i + 1)), 'every batch of epoch 0 trained');
+    const swapAt = events.findIndex((e) => e.type === 'optimizerSwapped');
+    t.match(events[swapAt], { type: 'optimizerSwapped', step: SWAP_AFTER + 1, from: /^sgd/, to: /^fgsgd PIO Sp\+Ob\+St\+Euc/ });
+    t.match(events[swapAt + 1], { type: 'batchEnd', step: SWAP_AFTER + 1 }, 'the swap takes effect at the next step');
+    t.equal(events.filter((e) => e.type === 'optimizerSwapped').length, 1);
+    t.same(
+      steps.map((e) => e.lr),
+      steps.map((e) => (e.step <= SWAP_AFTER ? 0.05 : scheduleAt(SCHEDULE, e.step - 1))),
+      'the schedule of the new configuration continues from the global step',
+    );
+    t.same(events.filter((e) => e.type === 'epochEnd').map((e) => (e as { images: number }).images), [96, 96]);
+    const end = events.find((e): e is FitEnd => e.type === 'fitEnd')!;
+    t.same(Object.keys(end.maxNormByGroupKind).sort(), ['Euc', 'Ob', 'Sp', 'St'], 'FG-SGD groups after the swap');
+
+    // Reference: the same batches, stepped by hand; the gradients of batch SWAP_AFTER + 1 are the
+    // first applied with the new configuration.
+    const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: SEED });
+    const opt = new TrainOptimizer(model, SGD, SEED);
+    const rng = Rng.create(SEED, 'shuffle');
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    let step = 0;
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for await (const b of pullFrom(samples$(TRAIN).pipe(shuffle({ bufferSize: TRAIN.length, rng }), batch({ size: 8 }), toTensors()), new AbortController().signal)) {
+        opt.observe(b.x);
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = model.apply(b.x, { training: true }) as tf.Tensor;
+          return tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, CLASSES), logits) as tf.Scalar;
+        }, vars);
+        if (step === SWAP_AFTER) opt.reconfigure(FGSGD);
+        opt.applyGradients(grads);
+        tf.dispose([value, b.x, b.y, ...Object.values(grads)]);
+        step++;
+      }
+    }
+    t.equal(end.weightsDigest, weightsDigest(model), 'bit-identical to stepping by hand with the swap after step 5');
+    opt.dispose();
+    model.dispose();
+  });
+});
+
+t.test('the momentum is carried over and tangent after a swap', async (t) => {
+  await assertNoLeak(asserter(t), 'swaps', async () => {
+    const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
+    const opt = new TrainOptimizer(model, SGD, 1);
+    const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', 3);
+    const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const train = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        opt.observe(x);
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+        opt.applyGradients(grads);
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    };
+    train(3);
+    opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
+    const afterSgd = maxTangentResidual(opt);
+    t.ok(afterSgd.norm > 0, 'SGD → FG-SGD: momentum carried over (non-zero)');
+    t.ok(afterSgd.residual < TANGENT_TOL, `SGD → FG-SGD: momentum tangent (residual ${afterSgd.residual})`);
+    t.equal(opt.step, 3, 'the step count carries over');
+    train(3);
+    opt.reconfigure(FGSGD);
+    const afterMix = maxTangentResidual(opt);
+    t.ok(afterMix.norm > 0 && afterMix.residual < TANGENT_TOL, `Sp+Ob+St → Sp+Ob+St+Euc: momentum tangent (residual ${afterMix.residual})`);
+    t.same(Object.keys(opt.norms()).sort(), ['Euc', 'Ob', 'Sp', 'St']);
+    train(2);
+    t.equal(opt.step, 8);
+    tf.dispose([x, y]);
+    opt.dispose();
+    model.dispose();
+  });
+});
+
+t.test('a configuration equal to the current one is not a swap', async (t) => {
+  const dir = t.testdir();
+  const configs = new Subject<OptimizerConfig>();
+  const events: TrainEvent[] = await lastValueFrom(
+    tinyPipeline({ out: dir, seed: 1, epochs: 1, maxSteps: 4, optimizer: 'sgd', lr: 0.05, momentum: 0.9, configs }).pipe(
+      rxTap((e) => e.type === 'batchEnd' && e.step === 2 && configs.next({ optimizer: 'sgd', lr: 0.05, momentum: 0.9, grouping: undefined, manifolds: undefined })),
+      toArray(),
+    ),
+  );
+  t.notOk(events.some((e) => e.type === 'optimizerSwapped'));
+  t.equal(events.filter((e) => e.type === 'batchEnd').length, 4);
+});

@@ -1,0 +1,89 @@
+/**
+ * A real run in a child process, killed mid-epoch (SIGKILL: no chance to save; SIGTERM: a final
+ * checkpoint), then resumed with `--resume DIR`, ends with the same weights digest as an
+ * uninterrupted run with the same seed.
+ */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { readCheckpoint } from '../../src/checkpoint.js';
+
+const BIN = 'bin/fgsgd.js';
+const PIPELINE = 'test/train/tiny-pipeline.ts';
+/** Long enough (in steps) that a kill lands mid-run. */
+const ARGS = ['--backend', 'wasm', '--optimizer', 'fgsgd', '--seed', '11', '--epochs', '12', '--checkpoint-every', '3', '--no-progress'];
+const env = { ...process.env, FGSGD_LOG_LEVEL: 'warn' };
+
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+
+function metrics(dir: string): { type: string; step?: number; position?: { step: number } }[] {
+  if (!existsSync(`${dir}/metrics.jsonl`)) return [];
+  return readFileSync(`${dir}/metrics.jsonl`, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l)];
+      } catch {
+        return []; // a line cut by the kill
+      }
+    });
+}
+
+/** Start a run and send `signal` once `ready(metrics)` holds; resolves with the exit code and stderr. */
+function killWhen(dir: string, signal: NodeJS.Signals, ready: (m: ReturnType<typeof metrics>) => boolean) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; killedAt: number }>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'train', PIPELINE, ...ARGS, '--out', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let killedAt = -1;
+    child.stderr.on('data', (d) => (stderr += d));
+    const poll = setInterval(() => {
+      const m = metrics(dir);
+      if (killedAt < 0 && ready(m)) {
+        killedAt = Math.max(0, ...m.filter((e) => e.type === 'batchEnd').map((e) => e.step ?? 0));
+        child.kill(signal);
+      }
+    }, 5);
+    child.on('error', reject);
+    child.on('exit', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stderr, killedAt });
+    });
+  });
+}
+
+const digestOf = async (dir: string) => JSON.parse(await readFile(`${dir}/summary.json`, 'utf8')).weightsDigest as string;
+
+t.test('killed mid-run and resumed = uninterrupted', async (t) => {
+  const dir = t.testdir();
+  const whole = run('train', PIPELINE, ...ARGS, '--out', `${dir}/whole`);
+  t.equal(whole.status, 0, whole.stderr);
+  const reference = await digestOf(`${dir}/whole`);
+
+  t.test('SIGKILL: the last checkpoint on disk is whole and the run resumes from it', async (t) => {
+    const out = `${dir}/killed`;
+    const r = await killWhen(out, 'SIGKILL', (m) => m.some((e) => e.type === 'checkpointSaved' && e.position!.step >= 6 && e.position!.step % 12 !== 0));
+    t.equal(r.signal, 'SIGKILL');
+    const ckpt = await readCheckpoint(out);
+    t.ok(ckpt.position.step >= 6 && ckpt.position.step < 144, `checkpoint at step ${ckpt.position.step}, killed near step ${r.killedAt}`);
+    const resumed = run('train', '--resume', out);
+    t.equal(resumed.status, 0, resumed.stderr);
+    t.equal(await digestOf(out), reference, 'same weights digest as the uninterrupted run');
+    const starts = metrics(out).filter((e) => e.type === 'fitStart');
+    t.equal(starts.length, 2, 'the resumed run appends to metrics.jsonl');
+  });
+
+  t.test('SIGTERM: a final checkpoint at the step boundary, exit 130, then resume', async (t) => {
+    const out = `${dir}/term`;
+    const r = await killWhen(out, 'SIGTERM', (m) => m.some((e) => e.type === 'batchEnd' && e.step! >= 8));
+    t.equal(r.code, 130, r.stderr);
+    t.match(r.stderr, /SIGTERM: stopping at the next step boundary/);
+    t.match(r.stderr, /interrupted at epoch \d+, sample \d+, step \d+/);
+    const last = Math.max(...metrics(out).filter((e) => e.type === 'batchEnd').map((e) => e.step!));
+    t.equal((await readCheckpoint(out)).position.step, last, 'the final checkpoint holds the last step trained');
+    const resumed = run('train', 'test/train/tiny-pipeline.ts', '--resume', out);
+    t.equal(resumed.status, 0, resumed.stderr);
+    t.equal(await digestOf(out), reference, 'same weights digest as the uninterrupted run');
+  });
+});
