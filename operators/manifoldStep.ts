@@ -68,8 +68,11 @@ export function manifoldStep(options: ManifoldStepOptions): OperatorFunction<Gra
               });
               return from(out);
             }
+            // Timed alone for summary.json's updateShare. Exact on the synchronous backends (cpu,
+            // wasm, tensorflow); on an asynchronous one (webgl, webgpu) it times the dispatch.
             const t0 = performance.now();
             const lr = optimizer.applyGradients(g.grads);
+            const updateMs = performance.now() - t0;
             out.push({
               type: 'batchEnd',
               epoch: g.epoch,
@@ -80,7 +83,8 @@ export function manifoldStep(options: ManifoldStepOptions): OperatorFunction<Gra
               lr,
               images: g.images,
               stallMs: g.stallMs,
-              stepMs: g.ms + (performance.now() - t0),
+              stepMs: g.ms + updateMs,
+              updateMs,
             });
             return from(out);
           } finally {

@@ -40,7 +40,8 @@ export default function cifar10(o: RunOptions, d: PipelineDefaults = defaults): 
   if (!o.data) throw new Error(`pipeline 'cifar10': --data must name the directory with the CIFAR-10 binary batches`);
   return from(locateCifar(o.data)).pipe(
     switchMap(({ train, test }) =>
-      withSession(sessionOptions(o, d), (s) =>
+      // The sample count lets --schedule cosine|step stretch over the run.
+      withSession(sessionOptions(o, d, { trainSamples: 50_000 }), (s) =>
         fit({
           session: s,
           batches: (plan) =>

@@ -1,34 +1,51 @@
 /**
  * The `fgsgd` command line (bin/fgsgd.js).
  *
- *     fgsgd train <pipeline name or file> [--data DIR] [--epochs N] [--max-steps N] [--seed S]
- *           [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--optimizer sgd|fgsgd]
- *           [--grouping PI|PO|PIO] [--manifolds Sp+Ob+St+Euc] [--lr X] [--momentum X] [--batch N]
- *           [--out DIR] [--resume DIR] [--checkpoint-every N] [--strict] [--no-progress]
+ *     fgsgd train <pipeline name or file> [--data DIR] [--model NAME] [--epochs N] [--max-steps N]
+ *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--optimizer sgd|fgsgd]
+ *           [--grouping PI|PO|PIO] [--manifolds Sp+Ob+St+Euc] [--lr X]
+ *           [--schedule constant|step|cosine|robbins-monro] [--momentum X] [--weight-decay X]
+ *           [--bound B] [--batch N] [--out DIR] [--resume DIR] [--checkpoint-every N] [--strict]
+ *           [--no-progress]
+ *     fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
  *
- * It writes DIR/metrics.jsonl (one pino JSON line per event), DIR/checkpoint.ckpt,
- * DIR/summary.json and DIR/report.md, and prints the test accuracy on stdout.
+ * `train` writes DIR/metrics.jsonl (one pino JSON line per event), DIR/checkpoint.ckpt,
+ * DIR/summary.json and DIR/report.md, and prints the test accuracy on stdout. `sweep` runs
+ * `fgsgd train` for every configuration × seed of a grid (src/sweep/run.ts), resumably, and writes
+ * DIR/results.json, DIR/results.md and its plots.
  *
- * Exit codes: 0 when the run completed (or stopped at --max-steps); 2 for a usage error (unknown
- * option, bad value); 130 when interrupted by Ctrl-C or SIGTERM (after a final checkpoint); 1 for
- * any other failure (a non-finite loss, unreadable data, ...). Every failure prints one line on
+ * Exit codes: 0 when the run completed (or stopped at --max-steps), or every run of a sweep
+ * finished; 2 for a usage error (unknown option, bad value); 130 when interrupted by Ctrl-C or
+ * SIGTERM (after a final checkpoint); 1 for any other failure (a non-finite loss, unreadable data,
+ * an unknown pipeline or grid, a failed run of a sweep, ...). Every failure prints one line on
  * stderr saying why.
  */
-import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Subject } from 'rxjs';
 import { BACKEND_NAMES } from './backend/index.js';
+import { SCHEDULES, type ScheduleName } from './fgsgd/schedules.js';
 import { STRATEGIES } from './fgsgd/grouping.js';
 import { parseManifoldMix } from './fgsgd/grouping.js';
 import { log } from './log.js';
+import { MODELS } from './models/index.js';
+import { expandGrid } from './sweep/grid.js';
+import { loadGrid } from './sweep/load.js';
+import { runSweep } from './sweep/run.js';
+import { GRIDS } from '../pipelines/grids/paper.js';
 import { loadPipeline, PIPELINES } from './train/pipelines.js';
 import { resolveResume, runPipeline, type RunOptions } from './train/run.js';
 
-const USAGE = `usage: fgsgd train <pipeline name or file> [options]
+const MODEL_NAMES = MODELS.map((m) => m.name);
+const SCHEDULE_NAMES = SCHEDULES.map((s) => s.name) as ScheduleName[];
+
+const TRAIN_USAGE = `usage: fgsgd train <pipeline name or file> [options]
 
 pipelines: ${PIPELINES.map((p) => `${p.name} (${p.description})`).join('; ')}
 
 options:
   --data DIR                the dataset directory
+  --model NAME              ${MODEL_NAMES.join('|')} (default: the pipeline's)
   --epochs N                epochs to train
   --max-steps N             stop after N optimizer steps in all
   --seed S                  seed of the model, data order and grouping (default 1)
@@ -36,8 +53,11 @@ options:
   --optimizer NAME          sgd|fgsgd
   --grouping NAME           ${STRATEGIES.join('|')} (FG-SGD)
   --manifolds MIX           e.g. Sp+Ob+St+Euc (FG-SGD)
-  --lr X                    learning rate
+  --lr X                    learning rate (the peak of a schedule)
+  --schedule NAME           ${SCHEDULE_NAMES.join('|')} over the run (step: ×0.1 at 50% and 75%)
   --momentum X              momentum in [0, 1)
+  --weight-decay X          weight decay (≥ 0) on Euclidean parameters
+  --bound B                 FG-SGD's bound on constrained norms (> 0)
   --batch N                 batch size
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
@@ -46,6 +66,28 @@ options:
   --no-progress             no progress bar (it is drawn only on a terminal anyway)
   -h, --help                this text
 `;
+
+const SWEEP_USAGE = `usage: fgsgd sweep <grid name or file> --seeds N [options]
+
+Runs \`fgsgd train\` for every configuration of the grid with seeds S..S+N-1, P at a time; runs that
+finished before are skipped. Writes DIR/results.json, DIR/results.md, DIR/accuracy.png,
+DIR/curves.png and DIR/runs/<configuration>/seed-<s>/.
+
+grids: ${GRIDS.map((g) => g.name).join(', ')}, or a file whose default (or 'grid') export is a Grid
+
+options:
+  --seeds N                 seeds per configuration
+  --parallel P              trainer processes at a time (default: the number of cores)
+  --out DIR                 output directory (default runs/sweep-<grid>)
+  --data DIR                passed to every run as --data
+  --first-seed S            first seed (default 1)
+  -h, --help                this text
+`;
+
+const USAGE = `usage: fgsgd train <pipeline name or file> [options]
+       fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
+${TRAIN_USAGE.slice(TRAIN_USAGE.indexOf('\n') + 1)}
+${SWEEP_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -58,8 +100,12 @@ const OPTIONS = {
   optimizer: { type: 'string' },
   grouping: { type: 'string' },
   manifolds: { type: 'string' },
+  model: { type: 'string' },
   lr: { type: 'string' },
+  schedule: { type: 'string' },
   momentum: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  bound: { type: 'string' },
   batch: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
@@ -96,11 +142,10 @@ function oneOf<T extends string>(name: string, v: string | undefined, valid: rea
   return v as T;
 }
 
-/** Parse `train ...` arguments into run options (only what was given). */
-export function parseTrainArgs(argv: string[]): { help: boolean; options: Partial<RunOptions> } {
-  let parsed;
+/** parseArgs with the project's one-line usage errors. */
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
@@ -109,10 +154,16 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     }
     throw new UsageError(err.message.split('\n')[0]!);
   }
-  const { values: v, positionals } = parsed;
+}
+
+/** Parse `train ...` arguments into run options (only what was given). */
+export function parseTrainArgs(argv: string[]): { help: boolean; options: Partial<RunOptions> } {
+  const { values: v, positionals } = parse(argv, OPTIONS);
   if (v.help) return { help: true, options: {} };
   const [command, pipeline, ...extra] = positionals;
-  if (command !== 'train') throw new UsageError(command ? `unknown command '${command}'; the command is 'train'` : `missing command; usage: fgsgd train <pipeline> [options]`);
+  if (command !== 'train') {
+    throw new UsageError(command ? `unknown command '${command}'; the commands are 'train' and 'sweep'` : `missing command; usage: fgsgd train <pipeline> [options]`);
+  }
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (!pipeline && !v.resume) throw new UsageError('missing pipeline name or file; usage: fgsgd train <pipeline> [options]');
   if (v.manifolds !== undefined) {
@@ -132,8 +183,12 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     optimizer: oneOf('optimizer', v.optimizer, ['sgd', 'fgsgd'] as const),
     grouping: oneOf('grouping', v.grouping, STRATEGIES),
     manifolds: v.manifolds,
+    model: oneOf('model', v.model, MODEL_NAMES),
     lr: number('lr', v.lr, (n) => n > 0, 'a positive number'),
+    schedule: oneOf('schedule', v.schedule, SCHEDULE_NAMES),
     momentum: number('momentum', v.momentum, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
+    weightDecay: number('weight-decay', v['weight-decay'], (n) => n >= 0, 'a number ≥ 0'),
+    bound: number('bound', v.bound, (n) => n > 0, 'a positive number'),
     batch: positiveInt('batch', v.batch),
     out: v.out,
     resume: v.resume,
@@ -144,6 +199,143 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
   return { help: false, options };
 }
 
+const SWEEP_OPTIONS = {
+  seeds: { type: 'string' },
+  parallel: { type: 'string' },
+  out: { type: 'string' },
+  data: { type: 'string' },
+  'first-seed': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface SweepArgs {
+  grid: string;
+  seeds: number;
+  parallel?: number;
+  out?: string;
+  data?: string;
+  firstSeed?: number;
+}
+
+/** Parse `sweep ...` arguments. */
+export function parseSweepArgs(argv: string[]): { help: boolean; options?: SweepArgs } {
+  const { values: v, positionals } = parse(argv, SWEEP_OPTIONS);
+  if (v.help) return { help: true };
+  const [command, grid, ...extra] = positionals;
+  if (command !== 'sweep') throw new UsageError(`expected the command 'sweep', got '${command ?? ''}'`);
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if (!grid) throw new UsageError('missing grid name or file; usage: fgsgd sweep <grid> --seeds N [options]');
+  const seeds = positiveInt('seeds', v.seeds);
+  if (seeds === undefined) throw new UsageError('missing --seeds N (seeds per configuration)');
+  return {
+    help: false,
+    options: { grid, seeds, parallel: positiveInt('parallel', v.parallel), out: v.out, data: v.data, firstSeed: int('first-seed', v['first-seed']) },
+  };
+}
+
+/** A shell-safe rendering of one argument, for the recorded command line. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Catch Ctrl-C and SIGTERM while `fn` runs: the first calls `onFirst`, the second exits at once. */
+async function withSignals<T>(onFirst: (signal: NodeJS.Signals) => void, fn: () => Promise<T>): Promise<T> {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`fgsgd: ${signal} again: exiting now\n`);
+      process.exit(130);
+    }
+    onFirst(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function sweep(argv: string[]): Promise<number> {
+  let args: SweepArgs;
+  try {
+    const parsed = parseSweepArgs(argv);
+    if (parsed.help) {
+      process.stdout.write(SWEEP_USAGE);
+      return 0;
+    }
+    args = parsed.options!;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`fgsgd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const fail = (message: string) => {
+    process.stderr.write(`fgsgd: ${message.split('\n')[0]}\n`);
+    return 1;
+  };
+  try {
+    const grid = await loadGrid(args.grid);
+    // Every run's options must be ones `fgsgd train` takes: a grid with a typo fails here, not in
+    // every one of its runs.
+    const runs = expandGrid(grid, args.seeds, args.firstSeed ?? 1);
+    for (const run of runs) {
+      try {
+        parseTrainArgs(run.argv);
+      } catch (e) {
+        if (e instanceof UsageError) return fail(`grid '${grid.name}', run ${run.id}: ${e.message}`);
+        throw e;
+      }
+    }
+    if (args.data !== undefined && !existsSync(args.data)) return fail(`--data ${args.data} does not exist`);
+    const out = args.out ?? `runs/sweep-${grid.name}`;
+    const controller = new AbortController();
+    const result = await withSignals(
+      (signal) => {
+        process.stderr.write(`fgsgd: ${signal}: stopping the sweep; running trainers checkpoint and stop (again to abort)\n`);
+        controller.abort();
+      },
+      () =>
+        runSweep({
+          grid,
+          seeds: args.seeds,
+          firstSeed: args.firstSeed,
+          parallel: args.parallel,
+          out,
+          extraArgs: args.data !== undefined ? ['--data', args.data] : [],
+          commandLine: ['fgsgd', ...argv].map(shellQuote).join(' '),
+          signal: controller.signal,
+          onRun: (e) => {
+            if (e.type === 'end') {
+              const what = e.ok ? `test accuracy ${e.testAccuracy?.toFixed(4) ?? 'n/a'}` : `failed (exit ${e.code ?? 'by signal'}; see ${e.log})`;
+              process.stdout.write(`[${e.count}/${e.of}] ${e.id}: ${what} (${e.seconds!.toFixed(0)} s)\n`);
+            }
+          },
+        }),
+    );
+    const total = runs.length;
+    process.stdout.write(
+      `sweep '${grid.name}': ${result.ran.length + result.skipped.length} of ${total} runs finished ` +
+        `(${result.ran.length} now, ${result.skipped.length} before) — ${out}/results.md\n`,
+    );
+    if (controller.signal.aborted) return (fail(`sweep interrupted; run the same command again to continue`), 130);
+    if (result.failed.length) {
+      return fail(
+        `${result.failed.length} of ${total} runs failed: ${result.failed.map((f) => `${f.id} (${f.log})`).join(', ')}; run the same command again to retry them`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    log.debug({ err: e }, 'sweep failed');
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+}
+
 /**
  * Run the CLI with `argv` (without node and the script). Returns the exit code; writes the
  * one-line reason of a failure to stderr.
@@ -152,6 +344,8 @@ export async function main(argv: string[]): Promise<number> {
   // The terminal gets results and one-line reasons; the backend choice and other details are
   // logged (as JSON on stderr) only when FGSGD_LOG_LEVEL asks for them.
   if (process.env.FGSGD_LOG_LEVEL === undefined) log.level = 'warn';
+  // The command is the first argument that is not an option.
+  if (argv.find((a) => !a.startsWith('-')) === 'sweep') return sweep(argv);
   let given: Partial<RunOptions>;
   try {
     const parsed = parseTrainArgs(argv);

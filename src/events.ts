@@ -76,6 +76,8 @@ export interface BatchEnd {
   stallMs: number;
   /** Time of forward, backward and update. */
   stepMs: number;
+  /** Time of the optimizer update alone (part of stepMs), when the step operator measures it. */
+  updateMs?: number;
 }
 
 /** Non-finite loss: the step was not applied and the run stops. */

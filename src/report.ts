@@ -87,9 +87,24 @@ function thin<T>(rows: T[]): T[] {
   return out;
 }
 
+/**
+ * Render a vega-lite spec to PNG bytes: compiled to vega, drawn as SVG by vega in Node (no
+ * canvas), rasterised by sharp. Every chart of the project goes through here (run reports, sweep
+ * results).
+ */
+export async function renderPng(spec: vl.TopLevelSpec): Promise<Buffer> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    return await sharp(Buffer.from(svg)).png().toBuffer();
+  } finally {
+    view.finalize();
+  }
+}
+
 /** A line chart of `rows` (one line per series, points where a series is sparse) as PNG bytes. */
 export async function lineChartPng(rows: readonly Row[], title: string, yTitle: string, yScale: 'linear' | 'log' = 'linear'): Promise<Buffer> {
-  const spec = vl.compile({
+  return renderPng({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
     width: WIDTH,
@@ -102,14 +117,7 @@ export async function lineChartPng(rows: readonly Row[], title: string, yTitle: 
       y: { field: 'value', type: 'quantitative', title: yTitle, scale: yScale === 'log' ? { type: 'log' } : { zero: false } },
       color: { field: 'series', type: 'nominal', title: null },
     },
-  } as vl.TopLevelSpec).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
-  try {
-    const svg = await view.toSVG();
-    return await sharp(Buffer.from(svg)).png().toBuffer();
-  } finally {
-    view.finalize();
-  }
+  } as vl.TopLevelSpec);
 }
 
 /**
@@ -132,7 +140,7 @@ export async function writeReport(dir: string): Promise<string> {
     ['norms', 'Largest kernel norms per manifold type', 'norm', 'linear'],
   ];
   const lines = ['# Training report', ''];
-  const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'weightsDigest'];
+  const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'updateShare', 'weightsDigest'];
   if (Object.keys(summary).length) {
     lines.push('| | |', '|---|---|');
     for (const k of keys) if (k in summary) lines.push(`| ${k} | ${format(summary[k])} |`);

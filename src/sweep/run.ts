@@ -6,16 +6,22 @@
  * Resume: a run is finished when its folder holds `summary.json` (the CLI writes it last,
  * atomically) and the process exited 0. Finished runs are skipped when the sweep is started
  * again; unfinished ones (killed, failed) run again from the start.
+ *
+ * Outputs, besides the runs' folders: `results.json` and `results.md` (the table, the machine, the
+ * git commit, the command line) and the plots `accuracy.png` and `curves.png` (src/sweep/plots.ts).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TrainEvent } from '../events.js';
 import { log } from '../log.js';
+import { readMetrics } from '../report.js';
 import { aggregate, resultsTable, type ConfigResult, type RunSummary } from './aggregate.js';
 import { expandGrid, type Grid, type Run } from './grid.js';
+import { meanCurves, writeSweepPlots } from './plots.js';
 
 export interface SweepOptions {
   grid: Grid;
@@ -28,16 +34,94 @@ export interface SweepOptions {
   command?: string[];
   /** Extra arguments appended to every run (e.g. `--data DIR`). */
   extraArgs?: string[];
+  /** First seed (default 1): seeds are `firstSeed .. firstSeed + seeds − 1`. */
+  firstSeed?: number;
+  /** The command line that started the sweep, recorded in results.json/results.md. */
+  commandLine?: string;
+  /**
+   * Aborting stops the sweep: running trainers get SIGTERM (they checkpoint and exit 130, so they
+   * count as failed and run again next time) and no further run starts.
+   */
+  signal?: AbortSignal;
+  /** Called when a run starts and when it ends (for progress lines). */
+  onRun?: (e: RunProgress) => void;
+}
+
+export interface RunProgress {
+  type: 'start' | 'end';
+  id: string;
+  /** Runs of this invocation started or ended so far (this one included), and how many it runs. */
+  count: number;
+  of: number;
+  ok?: boolean;
+  seconds?: number;
+  testAccuracy?: number | null;
+  /** A failed run's exit code and stderr file. */
+  code?: number | null;
+  log?: string;
+}
+
+export interface FailedRun {
+  id: string;
+  code: number | null;
+  stderrTail: string;
+  /** The run's stderr (its last 4000 characters). */
+  log: string;
 }
 
 export interface SweepResult {
   ran: string[];
   skipped: string[];
-  failed: { id: string; code: number | null; stderrTail: string }[];
+  failed: FailedRun[];
   results: ConfigResult[];
 }
 
-const DEFAULT_COMMAND = [process.execPath, fileURLToPath(new URL('../../bin/fgsgd.js', import.meta.url))];
+/** Where the sweep ran: enough to tell whether two results tables are comparable. */
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  node: string;
+}
+
+export interface Revision {
+  commit: string | null;
+  /** Uncommitted changes to tracked files when the sweep ran (null when unknown). */
+  dirty: boolean | null;
+}
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DEFAULT_COMMAND = [process.execPath, join(PROJECT_ROOT, 'bin/fgsgd.js')];
+
+export function machine(): Machine {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model.trim() || 'unknown',
+    cores: list.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${platform()} ${release()}`,
+    node: process.version,
+  };
+}
+
+/** The project's git commit (read-only git calls; null outside a work tree or without git). */
+export function revision(root = PROJECT_ROOT): Revision {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  let commit: string | null = null;
+  try {
+    commit = git('rev-parse', 'HEAD');
+  } catch {
+    return { commit: null, dirty: null };
+  }
+  let dirty: boolean | null = null;
+  try {
+    dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
+  } catch {
+    // commit known, state unknown
+  }
+  return { commit, dirty };
+}
 
 async function readSummary(dir: string): Promise<RunSummary | null> {
   const file = join(dir, 'summary.json');
@@ -49,16 +133,19 @@ async function readSummary(dir: string): Promise<RunSummary | null> {
   }
 }
 
-function runOne(command: string[], argv: string[], dir: string): Promise<{ code: number | null; stderrTail: string }> {
+function runOne(command: string[], argv: string[], dir: string, signal?: AbortSignal): Promise<{ code: number | null; stderrTail: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...argv, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command[0]!, [...command.slice(1), ...argv, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGTERM' });
     let stderr = '';
     const chunks: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b));
     child.stderr.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-4000);
     });
-    child.on('error', reject);
+    // An abort surfaces as an 'error' too; the 'close' that follows reports the exit.
+    child.on('error', (e) => {
+      if ((e as Error).name !== 'AbortError') reject(e);
+    });
     child.on('close', async (code) => {
       await writeFile(join(dir, 'stdout.log'), Buffer.concat(chunks));
       await writeFile(join(dir, 'stderr.log'), stderr);
@@ -69,7 +156,8 @@ function runOne(command: string[], argv: string[], dir: string): Promise<{ code:
 
 /** Run every unfinished run of the grid, then aggregate all finished ones. */
 export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
-  const runs = expandGrid(opts.grid, opts.seeds);
+  const started = Date.now();
+  const runs = expandGrid(opts.grid, opts.seeds, opts.firstSeed ?? 1);
   const parallel = Math.max(1, opts.parallel ?? cpus().length);
   const command = opts.command ?? DEFAULT_COMMAND;
   const result: SweepResult = { ran: [], skipped: [], failed: [], results: [] };
@@ -87,29 +175,49 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   log.info({ grid: opts.grid.name, runs: runs.length, finished: result.skipped.length, parallel }, 'sweep: starting');
 
   let next = 0;
+  let ended = 0;
   const worker = async () => {
-    while (next < pending.length) {
+    while (next < pending.length && !opts.signal?.aborted) {
       const run = pending[next++]!;
       const dir = join(opts.out, 'runs', run.id);
       await mkdir(dir, { recursive: true });
-      const started = Date.now();
-      const { code, stderrTail } = await runOne(command, [...run.argv, ...(opts.extraArgs ?? [])], dir);
+      const t0 = Date.now();
+      opts.onRun?.({ type: 'start', id: run.id, count: next, of: pending.length });
+      const { code, stderrTail } = await runOne(command, [...run.argv, ...(opts.extraArgs ?? [])], dir, opts.signal);
       const summary = code === 0 ? await readSummary(dir) : null;
+      const seconds = (Date.now() - t0) / 1000;
+      opts.onRun?.({
+        type: 'end', id: run.id, count: ++ended, of: pending.length, ok: summary !== null, seconds,
+        testAccuracy: summary?.testAccuracy ?? null, ...(summary ? {} : { code, log: join(dir, 'stderr.log') }),
+      });
       if (summary) {
         result.ran.push(run.id);
         record(run, summary);
-        log.info({ run: run.id, seconds: (Date.now() - started) / 1000, testAccuracy: summary.testAccuracy }, 'sweep: run finished');
+        log.info({ run: run.id, seconds, testAccuracy: summary.testAccuracy }, 'sweep: run finished');
       } else {
-        result.failed.push({ id: run.id, code, stderrTail });
-        log.error({ run: run.id, code, stderr: stderrTail }, `sweep: run failed; see ${join(dir, 'stderr.log')}`);
+        result.failed.push({ id: run.id, code, stderrTail, log: join(dir, 'stderr.log') });
+        // Info, not error: the caller reports failed runs (the CLI in one line at the end).
+        log.info({ run: run.id, code, stderr: stderrTail }, `sweep: run failed; see ${join(dir, 'stderr.log')}`);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, pending.length) }, worker));
 
   result.results = aggregate(opts.grid.configs, summaries);
-  await writeResults(opts, result);
+  await writeResults(opts, runs, result, (Date.now() - started) / 1000);
   return result;
+}
+
+/** The events of every finished run with a metrics.jsonl, by configuration. */
+async function finishedRunEvents(opts: SweepOptions, runs: readonly Run[], r: SweepResult): Promise<Map<string, TrainEvent[][]>> {
+  const finished = new Set([...r.ran, ...r.skipped]);
+  const out = new Map<string, TrainEvent[][]>();
+  for (const run of runs) {
+    const file = join(opts.out, 'runs', run.id, 'metrics.jsonl');
+    if (!finished.has(run.id) || !existsSync(file)) continue;
+    out.set(run.config.id, [...(out.get(run.config.id) ?? []), await readMetrics(file)]);
+  }
+  return out;
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {
@@ -117,22 +225,69 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(`${file}.tmp`, file);
 }
 
-async function writeResults(opts: SweepOptions, r: SweepResult): Promise<void> {
+async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepResult, seconds: number): Promise<void> {
   await mkdir(opts.out, { recursive: true });
+  const host = machine();
+  const rev = revision();
+  const firstSeed = opts.firstSeed ?? 1;
+  let plots: { file: string; title: string }[] = [];
+  try {
+    const curves = meanCurves(opts.grid.configs, await finishedRunEvents(opts, runs, r));
+    plots = await writeSweepPlots(opts.out, r.results, curves);
+  } catch (e) {
+    // The plots are a convenience; the numbers are in results.json and results.md.
+    log.error({ err: e }, `sweep: plots failed: ${(e as Error).message}`);
+  }
   await writeAtomic(
     join(opts.out, 'results.json'),
-    JSON.stringify({ grid: opts.grid.name, pipeline: opts.grid.pipeline, base: opts.grid.base, seeds: opts.seeds, results: r.results, failed: r.failed }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        grid: opts.grid.name,
+        pipeline: opts.grid.pipeline,
+        base: opts.grid.base,
+        seeds: opts.seeds,
+        firstSeed,
+        command: opts.commandLine ?? null,
+        extraArgs: opts.extraArgs ?? [],
+        machine: host,
+        git: rev,
+        finishedAt: new Date().toISOString(),
+        seconds,
+        results: r.results,
+        failed: r.failed,
+        plots: plots.map((p) => p.file),
+        runs: runs.map((run) => ({ id: run.id, config: run.config.id, seed: run.seed, argv: [...run.argv, ...(opts.extraArgs ?? [])] })),
+      },
+      null,
+      2,
+    ) + '\n',
   );
+  const commit = rev.commit ? `\`${rev.commit.slice(0, 12)}\`${rev.dirty ? ' (with uncommitted changes)' : ''}` : 'unknown';
   const md = [
     `# Sweep '${opts.grid.name}'`,
     '',
     opts.grid.description,
     '',
-    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration; mean ± sample standard deviation over seeds.`,
+    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration (${firstSeed}..${firstSeed + opts.seeds - 1}); mean ± sample standard deviation over seeds.`,
     '',
     resultsTable(r.results),
     '',
-    r.failed.length ? `Failed runs (rerun the sweep to retry them): ${r.failed.map((f) => `\`${f.id}\``).join(', ')}` : '',
+    ...plots.flatMap((p) => [`![${p.title}](${p.file})`, '']),
+    '| | |',
+    '|---|---|',
+    `| machine | ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB; ${host.platform}; Node ${host.node} |`,
+    `| commit | ${commit} |`,
+    `| command | ${opts.commandLine ? `\`${opts.commandLine}\`` : 'n/a'} |`,
+    `| shared options | \`${toArgvText(opts.grid.base)}\` |`,
+    '',
+    r.failed.length ? `Failed runs (rerun the sweep to retry them): ${r.failed.map((f) => `\`${f.id}\` (${f.log})`).join(', ')}` : '',
   ].join('\n');
   await writeAtomic(join(opts.out, 'results.md'), md + '\n');
+}
+
+function toArgvText(args: Grid['base']): string {
+  return Object.entries(args)
+    .filter(([, v]) => v !== false)
+    .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`))
+    .join(' ');
 }

@@ -19,6 +19,7 @@ export const PIPELINES: readonly PipelineEntry[] = [
   { name: 'idx', description: 'alias of fashion-mnist: any MNIST-style IDX files', load: () => import('../../pipelines/idx.js') },
   { name: 'image-folder', description: '--data holds one sub-folder per class (or train/ and test/)', load: () => import('../../pipelines/image-folder.js') },
   { name: 'cifar10', description: '--data holds the CIFAR-10 binary batches', load: () => import('../../pipelines/cifar10.js') },
+  { name: 'cifar100', description: '--data holds the CIFAR-100 binary files (fine labels)', load: () => import('../../pipelines/cifar100.js') },
 ];
 
 /** A built-in pipeline by name, or a pipeline file (a path containing '/' or ending in .ts/.js). */

@@ -13,6 +13,7 @@ import type { TrainEvent } from '../events.js';
 import { readCheckpoint } from '../checkpoint.js';
 import { writeReport } from '../report.js';
 import type { Grouping, OptimizerConfig } from './optimizer.js';
+import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
 import type { SessionOptions } from './session.js';
 import { summarize, type Summary } from './summary.js';
 
@@ -21,6 +22,8 @@ export interface RunOptions {
   /** The pipeline's name or file, as given to the CLI (recorded in checkpoints). */
   pipeline?: string;
   data?: string;
+  /** A model of the zoo (src/models) instead of the pipeline's. */
+  model?: string;
   epochs?: number;
   maxSteps?: number;
   seed?: number;
@@ -28,8 +31,15 @@ export interface RunOptions {
   optimizer?: 'sgd' | 'fgsgd';
   grouping?: Grouping;
   manifolds?: string;
+  /** The rate, or the peak of the schedule. */
   lr?: number;
+  /** Learning-rate schedule over the run (see `sessionOptions`); default: the pipeline's. */
+  schedule?: ScheduleName;
   momentum?: number;
+  /** Weight decay on Euclidean parameters (FG-SGD leaves constrained kernels alone). */
+  weightDecay?: number;
+  /** FG-SGD's bound B on every constrained norm. */
+  bound?: number;
   batch?: number;
   /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
   out: string;
@@ -67,30 +77,75 @@ export const DEFAULT_SEED = 1;
  * among them: another backend rounds differently, and a resumed run would not end where an
  * uninterrupted one does.
  */
-const RECORDED = ['pipeline', 'data', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds', 'lr', 'momentum', 'batch', 'strict', 'checkpointEvery'] as const;
+const RECORDED = [
+  'pipeline', 'data', 'model', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds',
+  'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'batch', 'strict', 'checkpointEvery',
+] as const;
+
+/** Fractions of the run at which a `step` schedule over the run multiplies the rate by its factor (He et al. 2016's 32k/48k of 64k). */
+export const STEP_MILESTONES = [0.5, 0.75] as const;
 
 /**
- * A pipeline's session: its defaults, overlaid with the options given. `--lr` sets the rate, or
- * the peak of the default's schedule. A cosine schedule with `totalSteps: 0` is stretched over
- * the run (epochs × steps per epoch; `trainSamples` must then be given).
+ * The learning rate of a run: the pipeline's rate or schedule, with `--schedule` (a schedule of
+ * that kind) and `--lr` (its rate or peak) applied, and the parts that depend on the run's length
+ * filled in. A schedule "over the run" is one whose length is left open:
+ * - `cosine` with `totalSteps: 0` anneals over the run (epochs × steps per epoch);
+ * - `step` without `milestones` or `every` multiplies by its factor (default 0.1) at 50% and 75%
+ *   of the run;
+ * - `robbins-monro` without `tau` (from `--schedule`) takes tau = steps per epoch, so the rate has
+ *   halved after the first epoch (with tau = 1 it would be lr/(t + 1): gone in a few steps).
+ * The run's length is epochs × ⌈trainSamples / batch⌉; it does not shrink with --max-steps, so that
+ * a run stopped at --max-steps and resumed follows the schedule of the uninterrupted run.
+ */
+export function runSchedule(
+  base: number | ScheduleConfig,
+  o: Pick<RunOptions, 'lr' | 'schedule'>,
+  run: { epochs: number; batchSize: number; trainSamples?: number },
+): number | ScheduleConfig {
+  const baseName = typeof base === 'number' ? 'constant' : base.name;
+  const peak = o.lr ?? (typeof base === 'number' ? base : base.lr);
+  let lr: number | ScheduleConfig;
+  if (o.schedule === undefined || o.schedule === baseName) lr = typeof base === 'number' ? peak : { ...base, lr: peak };
+  else if (o.schedule === 'constant') lr = { name: 'constant', lr: peak };
+  else if (o.schedule === 'cosine') lr = { name: 'cosine', lr: peak, totalSteps: 0 };
+  else if (o.schedule === 'step') lr = { name: 'step', lr: peak, factor: 0.1 };
+  else lr = { name: 'robbins-monro', lr: peak };
+  if (typeof lr === 'number') return lr;
+  const stepsPerEpoch = run.trainSamples ? Math.ceil(run.trainSamples / run.batchSize) : undefined;
+  const name = lr.name;
+  const total = () => {
+    if (!stepsPerEpoch) throw new Error(`a ${name} schedule over the run needs the number of training samples, which this pipeline does not give`);
+    return stepsPerEpoch * run.epochs;
+  };
+  if (lr.name === 'cosine' && lr.totalSteps === 0) lr = { ...lr, totalSteps: total() };
+  else if (lr.name === 'step' && lr.milestones === undefined && lr.every === undefined) {
+    const t = total();
+    lr = { ...lr, milestones: STEP_MILESTONES.map((f) => Math.max(1, Math.round(f * t))) };
+  } else if (lr.name === 'robbins-monro' && lr.tau === undefined && o.schedule === 'robbins-monro' && stepsPerEpoch) {
+    lr = { ...lr, tau: stepsPerEpoch };
+  }
+  return lr;
+}
+
+/**
+ * A pipeline's session: its defaults, overlaid with the options given. `--model` replaces the
+ * pipeline's model (same input shape and classes); `--lr`/`--schedule` as `runSchedule` says
+ * (`trainSamples` must be given for a schedule over the run); `--weight-decay` and `--bound`
+ * (FG-SGD's B) replace the defaults' values.
  */
 export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { trainSamples?: number } = {}): SessionOptions {
   const kind = o.optimizer ?? d.optimizer.optimizer;
   const epochs = o.epochs ?? d.epochs;
   const batchSize = o.batch ?? d.batch;
-  let lr = d.optimizer.lr;
-  if (typeof lr !== 'number') {
-    if (o.lr !== undefined) lr = { ...lr, lr: o.lr };
-    if (lr.name === 'cosine' && lr.totalSteps === 0) {
-      if (!data.trainSamples) throw new Error('sessionOptions: a cosine schedule over the run needs the number of training samples');
-      lr = { ...lr, totalSteps: Math.ceil(data.trainSamples / batchSize) * epochs };
-    }
-  } else if (o.lr !== undefined) lr = o.lr;
+  const lr = runSchedule(d.optimizer.lr, o, { epochs, batchSize, trainSamples: data.trainSamples });
+  const weightDecay = o.weightDecay ?? d.optimizer.weightDecay;
   const optimizer: OptimizerConfig = {
     ...d.optimizer,
     optimizer: kind,
     lr,
     momentum: o.momentum ?? d.optimizer.momentum,
+    ...(weightDecay !== undefined ? { weightDecay } : {}),
+    ...(o.bound !== undefined ? { fgsgd: { ...d.optimizer.fgsgd, bound: o.bound } } : {}),
     ...(kind === 'fgsgd'
       ? { grouping: o.grouping ?? d.optimizer.grouping ?? 'PIO', manifolds: o.manifolds ?? d.optimizer.manifolds ?? 'Sp+Ob+St+Euc' }
       : { grouping: undefined, manifolds: undefined }),
@@ -98,7 +153,7 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
   const run: Record<string, unknown> = {};
   for (const k of RECORDED) if (o[k] !== undefined) run[k] = o[k];
   return {
-    model: d.model,
+    model: o.model ?? d.model,
     inputShape: d.inputShape,
     numClasses: d.numClasses,
     seed: o.seed ?? DEFAULT_SEED,
@@ -146,7 +201,7 @@ export interface RunResult {
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
   const events: TrainEvent[] = [];
   // Training throughput over this process's steps: images over step and stall time.
-  const training = { images: 0, ms: 0, stallMs: 0 };
+  const training = { images: 0, ms: 0, stallMs: 0, stepMs: 0, updateMs: 0 as number | undefined };
   await new Promise<void>((resolve, reject) => {
     pipeline(options).subscribe({
       // Keep everything but the per-step events' bulk: the summary needs only a few of them.
@@ -156,6 +211,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
           training.images += e.images;
           training.ms += e.stepMs + e.stallMs;
           training.stallMs += e.stallMs;
+          training.stepMs += e.stepMs;
+          // A step operator that does not time its update leaves the share unknown.
+          training.updateMs = training.updateMs === undefined || e.updateMs === undefined ? undefined : training.updateMs + e.updateMs;
         }
       },
       error: reject,

@@ -26,9 +26,18 @@ export interface Summary {
   /** Mean training loss and accuracy of the last full epoch. */
   trainLoss: number | null;
   trainAccuracy: number | null;
-  /** Images trained on by this process, and its wall time from fitStart to fitEnd. */
+  /** Images trained on by this process. */
   images: number;
+  /**
+   * Wall time of training and evaluation in this process: from fitStart to fitEnd, plus the
+   * evaluations that ran after fitEnd (the final one of a --max-steps run).
+   */
   wallSeconds: number;
+  /**
+   * The optimizer update's share of step time (Σ updateMs / Σ stepMs over the steps of this
+   * process), 0..1; null when the steps did not report their update time.
+   */
+  updateShare: number | null;
   /** Total time this process waited for data. */
   stallSeconds: number;
   resumedFrom: string | null;
@@ -43,6 +52,9 @@ export interface StepTotals {
   ms: number;
   /** Σ stallMs (optional). */
   stallMs?: number;
+  /** Σ stepMs and Σ updateMs (optional; updateShare is null without both). */
+  stepMs?: number;
+  updateMs?: number;
 }
 
 /** Build the summary from a run's events (`batchEnd` may be left out when `totals` is given). */
@@ -58,14 +70,20 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
   const saved = last('checkpointSaved');
   let steps = totals;
   if (!steps) {
-    steps = { images: 0, ms: 0, stallMs: 0 };
+    const sums = { images: 0, ms: 0, stallMs: 0, stepMs: 0, updateMs: 0 as number | undefined };
     for (const e of events) {
       if (e.type !== 'batchEnd') continue;
-      steps.images += e.images;
-      steps.ms += e.stepMs + e.stallMs;
-      steps.stallMs! += e.stallMs;
+      sums.images += e.images;
+      sums.ms += e.stepMs + e.stallMs;
+      sums.stallMs += e.stallMs;
+      sums.stepMs += e.stepMs;
+      sums.updateMs = sums.updateMs === undefined || e.updateMs === undefined ? undefined : sums.updateMs + e.updateMs;
     }
+    steps = sums;
   }
+  // Evaluations after fitEnd (the one at the end of a --max-steps run) count into the wall time.
+  const endAt = end ? events.lastIndexOf(end) : -1;
+  const lateEvalMs = endAt < 0 ? 0 : events.slice(endAt + 1).reduce((ms, e) => ms + (e.type === 'evalEnd' ? e.ms : 0), 0);
   const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
   return {
     pipeline,
@@ -86,7 +104,8 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     trainLoss: finite(epochEnd?.trainLoss),
     trainAccuracy: finite(epochEnd?.trainAccuracy),
     images: end?.images ?? steps.images,
-    wallSeconds: (end?.ms ?? 0) / 1000,
+    wallSeconds: ((end?.ms ?? 0) + lateEvalMs) / 1000,
+    updateShare: steps.stepMs && steps.updateMs !== undefined ? Math.min(1, steps.updateMs / steps.stepMs) : null,
     stallSeconds: (steps.stallMs ?? 0) / 1000,
     resumedFrom: start?.resumedFrom ?? null,
     checkpoint: saved ? { path: saved.path, step: saved.position.step } : null,

@@ -66,3 +66,18 @@ t.test('an interrupted sweep resumes, skipping finished runs and rerunning faile
   t.ok(Math.abs(pio.testAccuracy.mean - 0.215) < 1e-12, 'mean of 0.21 and 0.22');
   t.match(await readFile(join(out, 'results.md'), 'utf8'), /Euclidean SGD \(`euclidean`\) \| 2 \|/);
 });
+
+t.test('--first-seed: seeds S..S+N-1 under their own folders; the command line, machine and plots are recorded', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'sweep-'));
+  const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
+  process.env.FAKE_LOG = join(out, 'calls.log');
+  const r = await runSweep({ grid, seeds: 2, firstSeed: 5, out, parallel: 2, command, commandLine: 'fgsgd sweep toy --seeds 2 --first-seed 5' });
+  t.same(r.ran.sort(), ['euclidean/seed-5', 'euclidean/seed-6', 'pio-sp/seed-5', 'pio-sp/seed-6']);
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  t.match(results, { firstSeed: 5, command: 'fgsgd sweep toy --seeds 2 --first-seed 5', machine: { cores: Number }, plots: ['accuracy.png'] });
+  t.same(results.runs.map((x: { seed: number }) => x.seed), [5, 6, 5, 6]);
+  const md = await readFile(join(out, 'results.md'), 'utf8');
+  t.match(md, /seed\(s\) per configuration \(5\.\.6\)/);
+  t.match(md, /!\[Test accuracy by configuration\]\(accuracy\.png\)/);
+  t.notMatch(md, /curves\.png/, 'no curves without metrics.jsonl');
+});
