@@ -1,8 +1,9 @@
 /**
  * `image-folder`: `--data` holds one sub-folder of images per class, or `train/` and `test/` (or
  * `val/`) folders that each do. Without a test folder, every tenth image (by a hash of its path)
- * is held out for testing. Images are decoded with sharp and resized to 32×32 RGB; unreadable
- * images are skipped and counted (`--strict` fails instead). ResNet-20, FG-SGD by default.
+ * is held out for testing. Images are decoded with sharp and resized to the model's input (32×32
+ * RGB by default; `d.inputShape` sets height, width and 1 or 3 channels); unreadable images are
+ * skipped and counted (`--strict` fails instead). ResNet-20, FG-SGD by default.
  */
 import { createHash } from 'node:crypto';
 import { filter, from, pipe, switchMap, type Observable } from 'rxjs';
@@ -36,21 +37,36 @@ export const defaults: Omit<PipelineDefaults, 'numClasses'> = {
   optimizer: { optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc', lr: 0.05, momentum: 0.9 },
 };
 
-/** Images decoded at once (sharp; 4–8 in flight suits small images). */
-const DECODE_CONCURRENCY = 4;
+/**
+ * Decoding runs on a worker thread, so that it goes on while the synchronous training step (wasm)
+ * blocks the main thread. With sharp called from the main thread (4 in flight), cnn-small on 28×28
+ * PNGs stalled for 26–29% of its step time; on a worker, 2–4% (bench section `pipeline`).
+ */
+export const DECODE_WORKERS = 1;
+/**
+ * Images being decoded at once, in training batches: the worker can only decode during a step what
+ * was requested before the step began (the main thread is blocked until it ends), so keep two
+ * batches' worth requested.
+ */
+export const DECODE_AHEAD_BATCHES = 2;
+/** Batches ready ahead of the trainer. */
+export const PREFETCH_BATCHES = 2;
 const EVAL_BATCH = 128;
 
 /** Held out for testing when the data has no test folder: one image in ten, by path hash. */
 const heldOut = (s: EncodedSample) => createHash('sha1').update(s.key).digest()[0]! % 10 === 0;
 
-export default function imageFolder(o: RunOptions): Observable<TrainEvent> {
+export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'numClasses'> = defaults): Observable<TrainEvent> {
   if (!o.data) throw new Error(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class`);
+  const [height, width, channels] = d.inputShape;
+  if (channels !== 1 && channels !== 3) throw new RangeError(`pipeline 'image-folder': inputShape must have 1 or 3 channels (got ${channels})`);
   // Counted per epoch (each epoch meets the same unreadable files again); test skips apart.
   let skipped = createSkipCounter();
-  const decode = (counter: SkipCounter) => decodeImages({ concurrent: DECODE_CONCURRENCY, size: [SIZE, SIZE], channels: 3, strict: o.strict, skipped: counter });
+  const decode = (counter: SkipCounter, batchSize: number) =>
+    decodeImages({ concurrent: DECODE_AHEAD_BATCHES * batchSize, workers: DECODE_WORKERS, size: [height, width], channels, strict: o.strict, skipped: counter });
   return from(locateImageFolder(o.data)).pipe(
     switchMap(({ train, test, classes }) =>
-      withSession(sessionOptions(o, { ...defaults, numClasses: classes.length }), (s) =>
+      withSession(sessionOptions(o, { ...d, numClasses: classes.length }), (s) =>
         fit({
           session: s,
           batches: (plan) => {
@@ -59,10 +75,10 @@ export default function imageFolder(o: RunOptions): Observable<TrainEvent> {
               // Paths only so far: a plain filter here queues cheap items, not images.
               filter((x) => test !== undefined || !heldOut(x)),
               shuffle({ bufferSize: 1_000_000, rng: plan.rng('shuffle') }),
-              decode(skipped),
+              decode(skipped, s.batchSize),
               batch({ size: s.batchSize }),
               toTensors(),
-              prefetch({ size: 2 }),
+              prefetch({ size: PREFETCH_BATCHES }),
             );
           },
           step: pipe(
@@ -77,7 +93,7 @@ export default function imageFolder(o: RunOptions): Observable<TrainEvent> {
             batches: () =>
               readImageFolder({ root: test ?? train, classes }).pipe(
                 filter((x) => test !== undefined || heldOut(x)),
-                decode(createSkipCounter()),
+                decode(createSkipCounter(), EVAL_BATCH),
                 batch({ size: EVAL_BATCH }),
                 toTensors(),
               ),

@@ -9,8 +9,6 @@
  *
  *   { name: 'fgsgd-update', description: 'FG-SGD update step vs plain SGD',
  *     run: async (ctx) => (await import('./fgsgd_update.js')).benchFgsgdUpdate(ctx) },
- *
- * Planned: `pipeline` (data-pipeline throughput against the trainer's demand).
  */
 import type { BenchOptions } from '../run.js';
 import type { TorchReference } from '../torch.js';
@@ -55,6 +53,11 @@ export const SECTIONS: readonly Section[] = [
     name: 'fgsgd-update',
     description: "one FG-SGD update of all of resnet20's parameters against a plain SGD update and a whole training step",
     run: async (ctx) => (await import('./fgsgd_update.js')).benchFgsgdUpdate(ctx),
+  },
+  {
+    name: 'pipeline',
+    description: "the data stages' samples/s on PNG files against cnn-small's demand on wasm, and the trainer's stall share end to end",
+    run: async (ctx) => (await import('./pipeline.js')).benchPipeline(ctx),
   },
 ];
 

@@ -7,8 +7,13 @@
  * `ImageTooLargeError` that says so. Corrupt or truncated images throw `ImageDecodeError` naming
  * the file (`failOn: 'warning'` makes libvips treat "premature end of data" as an error rather
  * than returning a half-grey image).
+ *
+ * Where: the sharp call itself is `decode_sharp.mjs`, run here on the main thread or, given a
+ * `DecodePool` (`decode_pool.ts`), on worker threads with the same results and errors.
  */
 import sharp from 'sharp';
+import { sharpDecode, type RawImage } from './decode_sharp.mjs';
+import { DecodeWorkerError, type DecodePool } from './decode_pool.js';
 import { ImageDecodeError, ImageTooLargeError } from './errors.js';
 import type { EncodedSample, ImageShape, Sample } from './types.js';
 
@@ -33,29 +38,24 @@ export interface DecodeOptions {
 }
 
 /**
- * Decode one image (bytes, or a file path) to raw pixels. `source` is named in errors.
- * Throws `ImageTooLargeError` over the pixel limit and `ImageDecodeError` for anything unreadable.
+ * Decode one image (bytes, or a file path) to raw pixels, on `pool`'s worker threads if given.
+ * `source` is named in errors. Throws `ImageTooLargeError` over the pixel limit and
+ * `ImageDecodeError` for anything unreadable; `DecodeWorkerError` if the pool itself failed.
  */
 export async function decodeImage(
   input: Uint8Array | string,
   source: string,
   options: DecodeOptions = {},
+  pool?: DecodePool,
 ): Promise<{ image: Uint8Array; shape: ImageShape }> {
   const channels = options.channels ?? 3;
   const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
-  let result: { data: Buffer; info: sharp.OutputInfo };
+  const raw = { size: options.size, fit: options.fit ?? 'cover', channels, limitInputPixels: limit } as const;
+  let result: RawImage;
   try {
-    // Built inside the try: sharp throws synchronously on some inputs (an empty buffer).
-    let pipeline = sharp(input, { limitInputPixels: limit, failOn: 'warning' }).rotate(); // EXIF orientation
-    if (options.size) {
-      const [height, width] = options.size;
-      pipeline = pipeline.resize({ width, height, fit: options.fit ?? 'cover' });
-    }
-    if (channels === 1) pipeline = pipeline.flatten({ background: '#000000' }).greyscale().toColourspace('b-w');
-    else if (channels === 3) pipeline = pipeline.flatten({ background: '#000000' }).toColourspace('srgb');
-    else pipeline = pipeline.toColourspace('srgb').ensureAlpha();
-    result = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    result = await (pool ? pool.decode(input, raw) : sharpDecode(input, raw));
   } catch (e) {
+    if (e instanceof DecodeWorkerError) throw e; // the pool failed, not the image
     throw await decodeFailure(e, input, source, limit);
   }
   const { data, info } = result;
@@ -68,10 +68,10 @@ export async function decodeImage(
   };
 }
 
-/** Decode an `EncodedSample` (bytes or path) into a `Sample`. */
-export async function decodeSample(sample: EncodedSample, options: DecodeOptions = {}): Promise<Sample> {
+/** Decode an `EncodedSample` (bytes or path) into a `Sample`, on `pool`'s workers if given. */
+export async function decodeSample(sample: EncodedSample, options: DecodeOptions = {}, pool?: DecodePool): Promise<Sample> {
   const input = sample.bytes ?? sample.path;
-  const { image, shape } = await decodeImage(input, sample.source, options);
+  const { image, shape } = await decodeImage(input, sample.source, options, pool);
   return { key: sample.key, image, shape, label: sample.label, source: sample.source };
 }
 

@@ -4,7 +4,7 @@ import { BenchArgsError, DEFAULT_BACKENDS, parseBenchArgs, REPO_ROOT } from '../
 
 t.test('defaults', (t) => {
   const o = parseBenchArgs([], '/tmp');
-  t.same(o.sections, ['train-step', 'fgsgd-update']);
+  t.same(o.sections, ['train-step', 'fgsgd-update', 'pipeline']);
   t.equal(o.models, null, 'each section picks its own models');
   t.same(o.backends, [...DEFAULT_BACKENDS]);
   t.same(o.backends, ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
@@ -43,7 +43,7 @@ t.test('errors', (t) => {
     [['--warmup', '-1'], /--warmup/],
     [['--budget', '0'], /--budget/],
     [['--backends', 'webgl'], /unknown backend 'webgl'/],
-    [['--sections', 'nope'], /unknown section 'nope'; valid sections: train-step, fgsgd-update/],
+    [['--sections', 'nope'], /unknown section 'nope'; valid sections: train-step, fgsgd-update, pipeline/],
     [['--models', ','], /empty list/],
   ];
   for (const [argv, re] of bad) t.throws(() => parseBenchArgs(argv), { name: 'BenchArgsError', message: re }, argv.join(' '));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { from, take, throwError, concat } from 'rxjs';
 import { decodeImage, decodeSample } from '../../src/data/decode.js';
+import { DecodePool, DecodeWorkerError } from '../../src/data/decode_pool.js';
 import { ImageDecodeError, ImageTooLargeError } from '../../src/data/errors.js';
 import { createSkipCounter, type EncodedSample } from '../../src/data/types.js';
 import { decodeImages } from '../../operators/decodeImages.js';
@@ -127,4 +128,61 @@ t.test('decodeImages: bombs are skipped as such; upstream errors pass through; u
   const many = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, label: 0, bytes: ok, source: 'ok.png' }));
   t.same((await collect(from(many).pipe(decodeImages({ concurrent: 4 }), take(3)))).map((s) => s.key), ['k0', 'k1', 'k2']);
   t.throws(() => decodeImages({ concurrent: 0 }), /concurrent must be an integer ≥ 1/);
+});
+
+t.test('decodeImages on a worker thread: same samples, skips and errors as on the main thread', async (t) => {
+  const samples = await mixedSamples();
+  const quiet = { warn: () => undefined };
+  const onMain = createSkipCounter();
+  const onWorker = createSkipCounter();
+  const main = await collect(from(samples).pipe(decodeImages({ concurrent: 3, skipped: onMain, logger: quiet })));
+  const worker = await collect(from(samples).pipe(decodeImages({ concurrent: 3, workers: 2, skipped: onWorker, logger: quiet })));
+  t.same(worker.map((s) => s.key), ['k0', 'k2', 'k4', 'k5', 'k6'], 'good ones, in input order');
+  t.same(worker, main, 'pixels, shapes, labels and sources equal');
+  t.same(onWorker, onMain, 'the same images skipped for the same reasons');
+
+  // Paths, resizing and every channel count.
+  const dir = await tempDir(t);
+  const path = join(dir, 'c.png');
+  await writeFile(path, await encodeImage(pattern(20, 30, 3), [20, 30, 3]));
+  for (const channels of [1, 3, 4] as const) {
+    const options = { concurrent: 2, size: [8, 10] as const, channels };
+    const input = [{ key: 'p', label: 0, path, source: path }];
+    const [a] = await collect(from(input).pipe(decodeImages(options)));
+    const [b] = await collect(from(input).pipe(decodeImages({ ...options, workers: 1 })));
+    t.same(b!.shape, [8, 10, channels]);
+    t.same([...b!.image], [...a!.image], `${channels} channel(s): pixels equal`);
+  }
+
+  const e = await streamError(from(samples).pipe(decodeImages({ concurrent: 2, workers: 1, strict: true })));
+  t.type(e, ImageDecodeError, 'strict: the ImageDecodeError crosses the thread');
+  t.match(e.message, 's/1.png: cannot decode image');
+
+  const bomb = await sharp({ create: { width: 500, height: 500, channels: 3, background: '#000' } }).png().toBuffer();
+  const tooLarge = await streamError(
+    from([{ key: 'a', label: 0, bytes: bomb, source: 'bomb.png' }]).pipe(decodeImages({ concurrent: 1, workers: 1, strict: true, limitInputPixels: 10_000 })),
+  );
+  t.type(tooLarge, ImageTooLargeError);
+  t.match(tooLarge.message, 'bomb.png: image refused: 500×500 = 250000 pixels exceeds limitInputPixels 10000');
+
+  // Leaving early stops the pool (a worker left running would keep this test process alive).
+  const ok = await encodeImage(pattern(4, 4, 3), [4, 4, 3]);
+  const many = Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, label: 0, bytes: ok, source: 'ok.png' }));
+  t.same((await collect(from(many).pipe(decodeImages({ concurrent: 64, workers: 1 }), take(3)))).map((s) => s.key), ['k0', 'k1', 'k2']);
+  t.throws(() => decodeImages({ concurrent: 1, workers: -1 }), /workers must be an integer ≥ 0/);
+  t.throws(() => decodeImages({ concurrent: 1, workers: 1.5 }), /workers must be an integer ≥ 0/);
+});
+
+t.test('a failed or closed decode pool fails the stream: it is never skipped as a bad image', async (t) => {
+  const png = await encodeImage(pattern(4, 4, 3), [4, 4, 3]);
+  const pool = new DecodePool(1);
+  t.same((await decodeImage(png, 'a.png', {}, pool)).shape, [4, 4, 3]);
+  const pending = decodeImage(png, 'b.png', {}, pool).catch((e) => e);
+  await pool.close();
+  for (const p of [pending, decodeImage(png, 'c.png', {}, pool)]) {
+    const e = await p.catch((e) => e);
+    t.type(e, DecodeWorkerError);
+    t.notOk(e instanceof ImageDecodeError);
+  }
+  t.throws(() => new DecodePool(0), /size must be an integer ≥ 1/);
 });
