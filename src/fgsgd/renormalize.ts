@@ -18,7 +18,8 @@
  *
  * Tensor ownership: the renormalizer owns its capture model's outputs' running statistics and
  * frees them in `dispose()` (the capture model shares the model's layers and owns no weights);
- * `observe` frees everything it creates; the caller keeps the batches it passes.
+ * `observe` frees everything it creates; the caller keeps the batches it passes. `getState`
+ * returns typed arrays (copies), and `setState` copies what it is given into tensors it owns.
  */
 import * as tf from '@tensorflow/tfjs';
 import { planKernel, type Grouping, type KernelGrouping } from './grouping.js';
@@ -38,6 +39,16 @@ export interface RefreshSummary {
 
 interface SymbolicLike {
   id: number;
+}
+
+/**
+ * The Renormalizer's running statistics as plain data, for checkpoints and exact resume: per
+ * captured kernel-layer input, in capture order (the order of the grouping's kernels, first use
+ * of each input; the same for the same model and grouping), the moving average of its channel
+ * variances, or null before the first observed batch.
+ */
+export interface RenormalizerState {
+  running: (Float32Array | null)[];
 }
 
 /**
@@ -104,6 +115,29 @@ export class Renormalizer {
       });
     });
     tf.dispose(this.running.filter((r): r is tf.Tensor1D => r !== undefined));
+    this.running = next;
+  }
+
+  /** The running statistics as copies (one read-back per captured input that has statistics). */
+  getState(): RenormalizerState {
+    return { running: this.running.map((r) => (r ? Float32Array.from(r.dataSync() as Float32Array) : null)) };
+  }
+
+  /**
+   * Replace the running statistics with a `getState` result of a Renormalizer on the same model
+   * and grouping (throws, keeping the current statistics, if the counts or channel sizes differ).
+   * Does not refresh ℜ: the optimizer's λ is restored with its own state.
+   */
+  setState(state: RenormalizerState): void {
+    const sizes = this.capture.outputs.map((o) => o.shape[o.shape.length - 1]);
+    if (state.running.length !== sizes.length) {
+      throw new Error(`renormalize: state has ${state.running.length} running statistics; this model and grouping capture ${sizes.length} inputs.`);
+    }
+    state.running.forEach((v, i) => {
+      if (v && v.length !== sizes[i]) throw new Error(`renormalize: running statistics ${i} have ${v.length} channels; the captured input has ${sizes[i]}.`);
+    });
+    const next = state.running.map((v) => (v ? (tf.keep(tf.tensor1d(Float32Array.from(v))) as tf.Tensor1D) : undefined));
+    this.dispose();
     this.running = next;
   }
 

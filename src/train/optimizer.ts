@@ -85,11 +85,6 @@ export function validateConfig(c: OptimizerConfig): OptimizerConfig {
   return c;
 }
 
-/** The Renormalizer keeps its running statistics private; this is the shape we save and restore. */
-interface RenormalizerInternals {
-  running: (tf.Tensor1D | undefined)[];
-}
-
 export class TrainOptimizer {
   private readonly fgsgd: FGSGD;
   private renormalizer?: Renormalizer;
@@ -182,9 +177,8 @@ export class TrainOptimizer {
       tensors[k] = toData(t);
       t.dispose();
     }
-    const running = this.renormalizer ? (this.renormalizer as unknown as RenormalizerInternals).running : [];
-    running.forEach((r, i) => {
-      if (r) tensors[`renormalizer/${i}`] = toData(r);
+    this.renormalizer?.getState().running.forEach((r, i) => {
+      if (r) tensors[`renormalizer/${i}`] = { dtype: 'float32', shape: [r.length], data: r };
     });
     return { config: this.cfg, step: this.step, tensors, extra: { fgsgd: s.json, initialized: this.initialized } };
   }
@@ -202,11 +196,14 @@ export class TrainOptimizer {
     this.renormalizer?.dispose();
     this.renormalizer = this.renormalizerFor();
     if (this.renormalizer) {
-      const internals = this.renormalizer as unknown as RenormalizerInternals;
-      internals.running = internals.running.map((_, i) => {
+      // A fresh Renormalizer has no statistics: its state gives the number of captured inputs.
+      const running = this.renormalizer.getState().running.map((_, i) => {
         const t = state.tensors[`renormalizer/${i}`];
-        return t ? (tf.keep(tf.tensor1d(t.data as Float32Array)) as tf.Tensor1D) : undefined;
+        return t ? Float32Array.from(t.data) : null;
       });
+      const extra = Object.keys(state.tensors).find((k) => k.startsWith('renormalizer/') && !(Number(k.slice('renormalizer/'.length)) < running.length));
+      if (extra) throw new Error(`optimizer state has '${extra}', but this model and grouping capture ${running.length} inputs`);
+      this.renormalizer.setState({ running });
     }
     this.initialized = initialized;
   }

@@ -45,16 +45,12 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 interface Input { values: Float32Array | Int32Array | Uint8Array; shape: number[]; dtype?: 'float32' | 'int32' | 'bool' }
 interface Output { values: Float32Array | Int32Array | Uint8Array; shape: number[]; dtype: string }
 
-interface Asserter { equal(found: unknown, wanted: unknown, message?: string): unknown }
-/** tap's `equal` has a richer signature than the leak helpers' `Asserter`; adapt it. */
-const asserter = (t: Test): Asserter => ({ equal: (found, wanted, message) => t.equal(found, wanted, message ?? '') });
-
 /**
  * Runs kernel `name` on `backend` and returns its values. On wasm it also checks that the call
  * leaves no buffer behind: a kernel built from other kernels frees its intermediates itself, and
  * the engine's tensor count does not see those (so the backend's own buffer count is compared).
  */
-async function run(t: Asserter, backend: 'cpu' | 'wasm', name: string, inputs: Record<string, Input>, attrs: object): Promise<Output> {
+async function run(t: Test, backend: 'cpu' | 'wasm', name: string, inputs: Record<string, Input>, attrs: object): Promise<Output> {
   await tf.setBackend(backend);
   const buffersBefore = tf.backend().numDataIds();
   const tensorsBefore = tf.memory().numTensors;
@@ -82,8 +78,8 @@ function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 async function parity(t: Test, label: string, name: string, inputs: Record<string, Input>, attrs: object,
   cpuName = name, cpuInputs = inputs, cpuAttrs = attrs, post: (o: Output) => Output = (o) => o): Promise<number> {
-  const want = post(await run(asserter(t), 'cpu', cpuName, cpuInputs, cpuAttrs));
-  const got = await run(asserter(t), 'wasm', name, inputs, attrs);
+  const want = post(await run(t, 'cpu', cpuName, cpuInputs, cpuAttrs));
+  const got = await run(t, 'wasm', name, inputs, attrs);
   t.same(got.shape, want.shape, `${label}: shape`);
   t.equal(got.dtype, want.dtype, `${label}: dtype`);
   const err = relError(got.values, want.values);
@@ -314,13 +310,13 @@ t.test('training the conv nets on wasm leaks no tensor', async (t) => {
   await tf.setBackend('wasm');
   for (const [name, inputShape] of [['cnn-small', [28, 28, 1]], ['resnet20', [32, 32, 3]]] as const) {
     const buffersBefore = tf.backend().numDataIds();
-    await assertNoLeak(asserter(t), `${name}: build, train 3 steps, dispose`, async () => {
+    await assertNoLeak(t, `${name}: build, train 3 steps, dispose`, async () => {
       const model = buildModel(name, { seed: 1 });
       const optimizer = tf.train.sgd(0.01);
       const x = tf.randomNormal([4, ...inputShape], 0, 1, 'float32', 1);
       const labels = tf.tensor1d([0, 3, 7, 9], 'int32');
       const losses: number[] = [];
-      await assertStepsDoNotLeak(asserter(t), `${name} trainStep`, 2, () => losses.push(trainStep(model, optimizer, x, labels)));
+      await assertStepsDoNotLeak(t, `${name} trainStep`, 2, () => losses.push(trainStep(model, optimizer, x, labels)));
       t.ok(losses.every(Number.isFinite), `${name}: finite losses ${losses.map((l) => l.toFixed(3)).join(', ')}`);
       tf.dispose([x, labels]);
       optimizer.dispose();

@@ -6,10 +6,13 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tempDir } from '../helpers/tmp.js';
+import { timeLeftMs } from '../helpers/budget.js';
 
 const BIN = 'bin/fgsgd.js';
+/** Runs the CLI; its time limit is what is left of the file's (a loaded machine is slow, not hung). */
 const fgsgd = (...args: string[]) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FGSGD_LOG_LEVEL: 'warn' }, timeout: 120_000 });
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FGSGD_LOG_LEVEL: 'warn' }, timeout: timeLeftMs(), killSignal: 'SIGKILL' });
 
 /** Every field DESIGN.md's CLI contract requires of summary.json. */
 const SUMMARY_FIELDS = ['testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'skippedSamples', 'maxNormByGroupKind', 'weightsDigest'];
@@ -38,7 +41,7 @@ t.test('bad values and missing arguments: exit 2 with the reason', async (t) => 
 });
 
 t.test('an unknown pipeline or missing data: exit 1 with the reason', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const r = fgsgd('train', 'nope', '--out', dir);
   t.equal(r.status, 1);
   t.match(r.stderr, /^fgsgd: unknown pipeline 'nope'; built-in pipelines: default, fashion-mnist, idx, image-folder, cifar10/);
@@ -55,7 +58,7 @@ t.test('--help', async (t) => {
 });
 
 t.test('a tiny run of a pipeline file writes metrics, summary and report', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const r = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '5', '--out', dir, '--backend', 'wasm', '--optimizer', 'fgsgd');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^test accuracy: \d\.\d{4} /);
@@ -75,7 +78,7 @@ t.test('a tiny run of a pipeline file writes metrics, summary and report', async
 });
 
 t.test('the default pipeline on the embedded data, a few steps', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const r = fgsgd('train', 'default', '--max-steps', '3', '--batch', '16', '--out', dir, '--backend', 'wasm');
   t.equal(r.status, 0, r.stderr);
   const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));

@@ -15,7 +15,7 @@ import { prefetch } from '../../operators/prefetch.js';
 import { batch } from '../../operators/batch.js';
 import { toTensors } from '../../operators/toTensors.js';
 import { concatMapOnDemand } from '../../operators/concatMapOnDemand.js';
-import { asserter, encodeImage, pattern } from './fixtures.js';
+import { encodeImage, pattern } from './fixtures.js';
 
 await useBackend('cpu');
 
@@ -88,7 +88,7 @@ t.test('with batching and tensors: bounded by (prefetch + 1) · batch + concurre
   const B = 8;
   const c = 4;
   const p = 2;
-  await assertNoLeak(asserter(t), 'batched pipeline', async () => {
+  await assertNoLeak(t, 'batched pipeline', async () => {
     const { source, m } = await instrumented();
     const steps = await lastValueFrom(
       source.pipe(

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tar from 'tar-stream';
-import type { Test } from 'tap';
 import { firstValueFrom, lastValueFrom, toArray, type Observable } from 'rxjs';
 
 process.env.FGSGD_LOG_LEVEL ??= 'silent';
@@ -81,15 +80,4 @@ export function thrown(fn: () => unknown): Error & { offset?: number } {
     return e as Error;
   }
   throw new Error('expected a throw');
-}
-
-/**
- * Adapts a tap test to `test/helpers/leak.ts`'s `Asserter` (whose `equal` signature tap's typings
- * do not satisfy under `tsc`).
- */
-export function asserter(t: Test) {
-  return {
-    equal: (found: unknown, wanted: unknown, message?: string) =>
-      message === undefined ? t.equal(found, wanted) : t.equal(found, wanted, message),
-  };
 }

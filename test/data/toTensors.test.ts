@@ -8,7 +8,7 @@ import { batch } from '../../operators/batch.js';
 import { toTensors } from '../../operators/toTensors.js';
 import { prefetch } from '../../operators/prefetch.js';
 import { concatMapOnDemand } from '../../operators/concatMapOnDemand.js';
-import { asserter, collect, streamError } from './fixtures.js';
+import { collect, streamError } from './fixtures.js';
 
 await useBackend('cpu');
 
@@ -22,7 +22,7 @@ const samples = (n: number) => range(0, n).pipe(map((i) => sample(i)));
 const dispose = (b: TensorBatch) => tf.dispose([b.x, b.y]);
 
 t.test('toTensors: shapes, dtypes, values; the consumer disposes', async (t) => {
-  await assertNoLeak(asserter(t), 'toTensors', async () => {
+  await assertNoLeak(t, 'toTensors', async () => {
     const batches = await collect(samples(5).pipe(batch({ size: 2 }), toTensors()));
     t.same(batches.map((b) => b.x.shape), [[2, 2, 2, 1], [2, 2, 2, 1], [1, 2, 2, 1]]);
     t.equal(batches[0]!.x.dtype, 'float32');
@@ -33,7 +33,7 @@ t.test('toTensors: shapes, dtypes, values; the consumer disposes', async (t) => 
     t.ok(Math.abs(x[5]! - 11 / 255) < 1e-6, 'bytes scaled to [0, 1]');
     batches.forEach(dispose);
   });
-  await assertNoLeak(asserter(t), 'float images and uint8Scale', async () => {
+  await assertNoLeak(t, 'float images and uint8Scale', async () => {
     const f: Sample = { key: 'f', image: Float32Array.from([-1, 0.5, 2, 3]), shape: [2, 2, 1], label: 4 };
     const [b] = await collect(from([[f]]).pipe(toTensors()));
     t.same(Array.from(b!.x.dataSync()), [-1, 0.5, 2, 3], 'floats as they are');
@@ -45,19 +45,19 @@ t.test('toTensors: shapes, dtypes, values; the consumer disposes', async (t) => 
 });
 
 t.test('toTensors: mismatched shapes are a clear error, and nothing leaks', async (t) => {
-  await assertNoLeak(asserter(t), 'mismatch', async () => {
+  await assertNoLeak(t, 'mismatch', async () => {
     const e = await streamError(from([[sample(0), sample(1, [3, 2, 1])]]).pipe(toTensors()));
     t.match(e.message, 'toTensors: sample k1 has shape [3, 2, 1], the batch has [2, 2, 1]; give decodeImages a size');
   });
 });
 
 t.test('unsubscribing early disposes what was made but not delivered', async (t) => {
-  await assertNoLeak(asserter(t), 'take(1) after prefetch', async () => {
+  await assertNoLeak(t, 'take(1) after prefetch', async () => {
     const first = await firstValueFrom(samples(100).pipe(batch({ size: 4 }), toTensors(), prefetch({ size: 3 })));
     dispose(first);
     await new Promise((r) => setTimeout(r, 20)); // let prefetch's outstanding pulls settle and be discarded
   });
-  await assertNoLeak(asserter(t), 'concatMapOnDemand consumer, take(2)', async () => {
+  await assertNoLeak(t, 'concatMapOnDemand consumer, take(2)', async () => {
     const steps = await collect(
       samples(100).pipe(
         batch({ size: 4 }),
@@ -76,7 +76,7 @@ t.test('unsubscribing early disposes what was made but not delivered', async (t)
     t.same(steps, [4, 4]);
     await new Promise((r) => setTimeout(r, 20));
   });
-  await assertNoLeak(asserter(t), 'upstream error with batches held by prefetch', async () => {
+  await assertNoLeak(t, 'upstream error with batches held by prefetch', async () => {
     const boom = new Error('boom');
     const got: TensorBatch[] = [];
     const e = await streamError(

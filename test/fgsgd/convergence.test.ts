@@ -11,7 +11,7 @@ import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { buildGrouping, type WeightSpec } from '../../src/fgsgd/grouping.js';
 import { FGSGD, type FGSGDConfig } from '../../src/fgsgd/optimizer.js';
-import { asserter, jacobiEigenvalues, randomSymmetric } from './helpers.js';
+import { jacobiEigenvalues, randomSymmetric } from './helpers.js';
 
 await useBackend('wasm');
 
@@ -42,7 +42,7 @@ t.test('Rayleigh quotient on the sphere reaches the smallest eigenvalue', async 
   const a = randomSymmetric(n, 3);
   const lambda = jacobiEigenvalues(a, n);
   for (const step of ['adaptive', 'fixed'] as const) {
-    await assertNoLeak(asserter(t), `rayleigh ${step}`, () => {
+    await assertNoLeak(t, `rayleigh ${step}`, () => {
       const A = tf.tensor2d(Float32Array.from(a), [n, n]);
       const x0 = tf.randomNormal([n, 1], 0, 1, 'float32', 7);
       const x = tf.variable(x0, true, `rayleigh_${step}`);
@@ -66,7 +66,7 @@ t.test('Brockett cost on Stiefel reaches the weighted sum of the p smallest eige
   const weights = Array.from({ length: p }, (_, i) => p - i); // N = diag(3, 2, 1)
   const optimum = weights.reduce((s, w, i) => s + w * lambda[i]!, 0);
   for (const retraction of ['qr', 'polar', 'cayley'] as const) {
-    await assertNoLeak(asserter(t), `brockett ${retraction}`, () => {
+    await assertNoLeak(t, `brockett ${retraction}`, () => {
       const A = tf.tensor2d(Float32Array.from(a), [n, n]);
       const N = tf.tensor1d(weights);
       const x0 = tf.randomNormal([n, p], 0, 1, 'float32', 11);

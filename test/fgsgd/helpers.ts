@@ -82,12 +82,3 @@ export function blobData(n: number, shape: [number, number, number], seed: numbe
   }
   return { x: tf.tensor4d(data, [n, h, w, c]), y: tf.tensor1d(labels, 'int32') };
 }
-
-/**
- * Adapts a tap test to `test/helpers/leak.ts`'s `Asserter` (tap's `equal` has a stricter
- * signature than that interface declares).
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function asserter(t: { equal: (...args: any[]) => unknown }) {
-  return { equal: (found: unknown, wanted: unknown, message?: string) => t.equal(found, wanted, message) };
-}

@@ -11,7 +11,7 @@ import { FGSGD, type FGSGDState } from '../../src/fgsgd/optimizer.js';
 import { SCHEDULES, scheduleAt, toSchedule } from '../../src/fgsgd/schedules.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
-import { asserter, blobData } from './helpers.js';
+import { blobData } from './helpers.js';
 
 await useBackend('wasm');
 
@@ -30,7 +30,7 @@ function twins(): [tf.LayersModel, tf.LayersModel] {
 }
 
 t.test('every group Euclidean = tf.train.momentum, step for step', async (t) => {
-  await assertNoLeak(asserter(t), 'sgd equivalence', () => {
+  await assertNoLeak(t, 'sgd equivalence', () => {
     const [a, b] = twins();
     const { x, y } = blobData(16, [8, 8, 1], 1);
     const ref = tf.train.momentum(0.05, 0.9);
@@ -66,7 +66,7 @@ function componentNorms(v: tf.Variable): Float32Array {
 }
 
 t.test('a NaN or Inf gradient skips only its group, counts it, and keeps the point on the manifold', async (t) => {
-  await assertNoLeak(asserter(t), 'nan skip', () => {
+  await assertNoLeak(t, 'nan skip', () => {
     const shape = [3, 3, 4, 6];
     const { v, grouping, k } = freeKernel('nan_kernel', shape, 'Sp');
     const opt = new FGSGD(grouping, { lr: 0.1, momentum: 0.5, step: 'fixed' });
@@ -109,7 +109,7 @@ t.test('a NaN or Inf gradient skips only its group, counts it, and keeps the poi
 });
 
 t.test('state round-trip: serialize, restore, identical next step', async (t) => {
-  await assertNoLeak(asserter(t), 'state round-trip', () => {
+  await assertNoLeak(t, 'state round-trip', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 2 });
     const { x, y } = blobData(16, [8, 8, 1], 2);
     const grouping = buildGrouping(model, { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 2 });
@@ -167,7 +167,7 @@ t.test('tf.Optimizer API: getWeights/setWeights and getConfig/fromConfig round-t
 });
 
 t.test('hot-swap: momentum stays tangent to the new manifolds and the schedule continues', async (t) => {
-  await assertNoLeak(asserter(t), 'hot-swap', () => {
+  await assertNoLeak(t, 'hot-swap', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 4 });
     const { x, y } = blobData(16, [8, 8, 1], 4);
     const opt = new FGSGD(buildGrouping(model, { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 4 }), {
@@ -200,7 +200,7 @@ t.test('hot-swap: momentum stays tangent to the new manifolds and the schedule c
 });
 
 t.test('the adaptive step follows the rule r = g/max(1, ‖d‖²·max((2ρ+‖d‖)², 1 + c(ρ+‖d‖)))', async (t) => {
-  await assertNoLeak(asserter(t), 'adaptive step', () => {
+  await assertNoLeak(t, 'adaptive step', () => {
     // One 4×1 component on the unit sphere (ρ = π, c = 1); x = e₁, gradient along e₂ with norm s.
     for (const s of [0.05, 0.5, 3]) {
       const init = tf.tensor2d([1, 0, 0, 0], [4, 1]);
@@ -222,7 +222,7 @@ t.test('the adaptive step follows the rule r = g/max(1, ‖d‖²·max((2ρ+‖d
 });
 
 t.test('weight decay applies to Euclidean parameters only; absent gradients leave a variable alone', async (t) => {
-  await assertNoLeak(asserter(t), 'weight decay', () => {
+  await assertNoLeak(t, 'weight decay', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 7 });
     const grouping = buildGrouping(model, { strategy: 'PI', manifolds: 'Sp+Euc', seed: 7 });
     const opt = new FGSGD(grouping, { lr: 0.1, weightDecay: 0.5, step: 'fixed' });
@@ -286,7 +286,7 @@ t.test('FG-SGD steps do not leak tensors', async (t) => {
   const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 6 });
   const { x, y } = blobData(8, [8, 8, 1], 6);
   const opt = new FGSGD(buildGrouping(model, { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 6 }), { lr: 0.05, momentum: 0.9, stabilizeEvery: 2 });
-  await assertStepsDoNotLeak(asserter(t), 'fgsgd steps', 4, () => trainStep(model, opt, x, y));
+  await assertStepsDoNotLeak(t, 'fgsgd steps', 4, () => trainStep(model, opt, x, y));
   opt.dispose();
   model.dispose();
   tf.dispose([x, y]);

@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { fgsgd } from '../../src/fgsgd/setup.js';
-import { maxNormByGroupKind, normsReport, spectralNorms, type NormsReport } from '../../src/fgsgd/renormalize.js';
+import { maxNormByGroupKind, normsReport, Renormalizer, spectralNorms, type NormsReport } from '../../src/fgsgd/renormalize.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/random.js';
-import { asserter, blobData, jacobiEigenvalues } from './helpers.js';
+import { blobData, jacobiEigenvalues } from './helpers.js';
 
 await useBackend('wasm');
 
@@ -34,7 +34,7 @@ function constrainedMax(r: NormsReport): { frobenius: number; spectral: number }
 }
 
 t.test('spectral norms match an independent float64 Jacobi eigen-decomposition', async (t) => {
-  await assertNoLeak(asserter(t), 'spectral norms', () => {
+  await assertNoLeak(t, 'spectral norms', () => {
     const rng = Rng.create(1, 'test/spectral');
     for (const [r, c] of [[3, 3], [2, 2], [8, 4], [4, 8], [5, 1], [2, 3], [9, 9]] as const) {
       const B = 6;
@@ -63,7 +63,7 @@ t.test('spectral norms match an independent float64 Jacobi eigen-decomposition',
 
 t.test('after renormalization every constrained group’s norms are ≤ B, and stay there through training', async (t) => {
   for (const bound of [1, 0.5]) {
-    await assertNoLeak(asserter(t), `bound ${bound}`, () => {
+    await assertNoLeak(t, `bound ${bound}`, () => {
       const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 1 });
       const { x, y } = blobData(32, [8, 8, 1], 1);
       // Scale the inputs down so that 1/λ is large and the cap at B is what bounds the norms.
@@ -98,7 +98,7 @@ t.test('after renormalization every constrained group’s norms are ≤ B, and s
 });
 
 t.test('without the cap, ℜ = γ/λ exceeds B for small inputs (the cap is what bounds the norms)', async (t) => {
-  await assertNoLeak(asserter(t), 'no cap', () => {
+  await assertNoLeak(t, 'no cap', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 1 });
     const { x, y } = blobData(32, [8, 8, 1], 1);
     const small = tf.mul(x, 0.1);
@@ -116,7 +116,7 @@ t.test('without the cap, ℜ = γ/λ exceeds B for small inputs (the cap is what
 });
 
 t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1/λ, B); weights follow ℜ', async (t) => {
-  await assertNoLeak(asserter(t), 'lambda', () => {
+  await assertNoLeak(t, 'lambda', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 2], numClasses: 4, seed: 2 });
     const { x } = tf.tidy(() => {
       const b = blobData(16, [8, 8, 2], 2);
@@ -158,5 +158,46 @@ t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1
     optimizer.dispose();
     model.dispose();
     tf.dispose([x, x2]);
+  });
+});
+
+t.test('getState/setState: the running statistics round-trip exactly, as copies, and bad states are refused', async (t) => {
+  await assertNoLeak(t, 'renormalizer state', () => {
+    const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 3 });
+    const { x, y } = blobData(16, [8, 8, 1], 3);
+    const { optimizer, renormalizer } = fgsgd(model, {
+      grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 3 },
+      optimizer: { lr: 0.05 },
+      firstBatch: x,
+    });
+    const x2 = tf.mul(x, 1.7);
+    renormalizer.observe(x2);
+    const state = renormalizer.getState();
+    t.ok(state.running.length > 0 && state.running.every((r) => r instanceof Float32Array), 'one typed array per captured input');
+
+    const fresh = new Renormalizer(model, optimizer);
+    t.notOk(fresh.hasStatistics, 'a new renormalizer has no statistics');
+    t.same(fresh.getState().running, state.running.map(() => null), 'and its state says so, with the same count');
+    fresh.setState(state);
+    t.ok(fresh.hasStatistics);
+    t.same(fresh.lambdas(), renormalizer.lambdas(), 'the same λ after setState');
+    state.running[0]![0] = 1e6;
+    t.same(fresh.getState(), renormalizer.getState(), 'setState copied its input, and getState returns copies');
+    // The same update from the same statistics gives bit-identical results.
+    renormalizer.observe(x);
+    fresh.observe(x);
+    t.same(fresh.getState(), renormalizer.getState(), 'the same statistics after one more batch');
+
+    t.throws(() => fresh.setState({ running: [] }), /captures? \d+ inputs/, 'a wrong count is refused');
+    const wrong = fresh.getState();
+    wrong.running[0] = new Float32Array(wrong.running[0]!.length + 1);
+    t.throws(() => fresh.setState(wrong), /channels/, 'a wrong channel count is refused');
+    t.same(fresh.getState(), renormalizer.getState(), 'a refused state leaves the statistics as they were');
+
+    fresh.dispose();
+    renormalizer.dispose();
+    optimizer.dispose();
+    model.dispose();
+    tf.dispose([x, y, x2]);
   });
 });

@@ -11,7 +11,7 @@ import { fgsgd } from '../../src/fgsgd/setup.js';
 import { normsReport } from '../../src/fgsgd/renormalize.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
-import { asserter, blobData } from './helpers.js';
+import { blobData } from './helpers.js';
 
 await useBackend('wasm');
 
@@ -20,7 +20,7 @@ const BATCHES = 4;
 const BATCH = 16;
 
 t.test('cnn-small trains with FG-SGD (PIO, Sp+Ob+St+Euc): loss falls, norms bounded, no leak', async (t) => {
-  await assertNoLeak(asserter(t), 'training', async () => {
+  await assertNoLeak(t, 'training', async () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 3 });
     const data = Array.from({ length: BATCHES }, (_, i) => blobData(BATCH, [8, 8, 1], 100 + i));
     const { grouping, optimizer, renormalizer } = fgsgd(model, {
@@ -35,7 +35,7 @@ t.test('cnn-small trains with FG-SGD (PIO, Sp+Ob+St+Euc): loss falls, norms boun
     const initial = evalLoss();
     for (let epoch = 1; epoch <= EPOCHS; epoch++) {
       if (epoch === 2) {
-        await assertStepsDoNotLeak(asserter(t), 'a training epoch', BATCHES - 1, (i) => {
+        await assertStepsDoNotLeak(t, 'a training epoch', BATCHES - 1, (i) => {
           const { x, y } = data[i]!;
           trainStep(model, optimizer, x, y);
           renormalizer.observe(x);

@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { pipe, lastValueFrom, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter, CLASSES, makeSamples, SIDE, tinyNet } from './fixtures.js';
+import { CLASSES, makeSamples, SIDE, tinyNet } from './fixtures.js';
 import { TEST, defaults } from './tiny-pipeline.js';
 import { checkpointPath, digestOf, readCheckpoint, weightsDigest, writeCheckpoint, type Checkpoint } from '../../src/checkpoint.js';
 import { pullable } from '../../src/data/pull.js';
@@ -23,6 +23,7 @@ import { withSession } from '../../src/train/session.js';
 import { runPipeline, sessionOptions, type RunOptions } from '../../src/train/run.js';
 import { testBatches } from './fixtures.js';
 import type { TrainEvent } from '../../src/events.js';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -43,7 +44,7 @@ function sample(step: number): Checkpoint {
 }
 
 t.test('round trip: every field and byte comes back', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const a = sample(3);
   const path = await writeCheckpoint(dir, a);
   t.equal(path, checkpointPath(dir));
@@ -59,7 +60,7 @@ t.test('round trip: every field and byte comes back', async (t) => {
 });
 
 t.test('a damaged file is refused with a reason', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   await writeCheckpoint(dir, sample(1));
   const bytes = await readFile(checkpointPath(dir));
   bytes[bytes.length - 10] ^= 0xff;
@@ -71,7 +72,7 @@ t.test('a damaged file is refused with a reason', async (t) => {
 });
 
 t.test('atomic: readers see the old or the new checkpoint, never a torn one', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   await writeCheckpoint(dir, sample(0));
   // A temp file left by a writer killed mid-write changes nothing for readers.
   await writeFile(`${checkpointPath(dir)}.tmp-99999`, 'partial');
@@ -93,7 +94,7 @@ t.test('atomic: readers see the old or the new checkpoint, never a torn one', as
 });
 
 t.test('NaN loss: the run stops with a clear message and keeps the last good checkpoint', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const train = makeSamples(96);
   /** Batch 7 (step 7) is all +Infinity: Inf − Inf in the layers makes the loss NaN. */
   const poisoned = () =>
@@ -120,7 +121,7 @@ t.test('NaN loss: the run stops with a clear message and keeps the last good che
         logMetrics({ dir: o.out }),
       ),
     );
-  await assertNoLeak(asserter(t), 'NaN run', async () => {
+  await assertNoLeak(t, 'NaN run', async () => {
     const events: TrainEvent[] = await lastValueFrom(pipeline({ out: dir, seed: 1 }).pipe(toArray()));
     const nan = events.find((e) => e.type === 'lossNonFinite');
     t.match(nan, { type: 'lossNonFinite', step: 7, epoch: 0 });

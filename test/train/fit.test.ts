@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, pipe, take, tap as rxTap, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter, makeSamples } from './fixtures.js';
+import { makeSamples } from './fixtures.js';
 import tinyPipeline, { defaults } from './tiny-pipeline.js';
 import { fit } from '../../src/train/fit.js';
 import { withSession } from '../../src/train/session.js';
@@ -17,6 +17,7 @@ import { samplesToTensors } from '../../operators/toTensors.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';
 import type { BatchEnd, TrainEvent } from '../../src/events.js';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -26,9 +27,9 @@ const step = (s: { model: tf.LayersModel; optimizer: { observe(x: tf.Tensor): vo
 
 t.test('events are framed by fitStart/epochStart/epochEnd/fitEnd, and the tensor count does not grow across epochs', async (t) => {
   const counts: number[] = [];
-  await assertNoLeak(asserter(t), 'three epochs', async () => {
+  await assertNoLeak(t, 'three epochs', async () => {
     const events = await lastValueFrom(
-      tinyPipeline({ out: t.testdir(), seed: 2, epochs: 3, optimizer: 'fgsgd' }).pipe(
+      tinyPipeline({ out: tempDir(t), seed: 2, epochs: 3, optimizer: 'fgsgd' }).pipe(
         rxTap((e) => e.type === 'epochEnd' && counts.push(tf.memory().numTensors)),
         toArray(),
       ),
@@ -48,8 +49,8 @@ t.test('events are framed by fitStart/epochStart/epochEnd/fitEnd, and the tensor
 });
 
 t.test('unsubscribing mid-epoch frees everything (session, prefetched batches)', async (t) => {
-  await assertNoLeak(asserter(t), 'unsubscribe', async () => {
-    const events = await lastValueFrom(tinyPipeline({ out: t.testdir(), seed: 2, epochs: 3 }).pipe(take(7), toArray()));
+  await assertNoLeak(t, 'unsubscribe', async () => {
+    const events = await lastValueFrom(tinyPipeline({ out: tempDir(t), seed: 2, epochs: 3 }).pipe(take(7), toArray()));
     t.equal(events.length, 7);
     // Teardown of the session runs on unsubscribe; give the data side's abort a turn.
     await new Promise((r) => setTimeout(r, 20));
@@ -63,7 +64,7 @@ t.test('a data error mid-epoch errors the stream and frees everything', async (t
       for (let i = 0; i < 3; i++) yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
       throw new Error('disk on fire');
     });
-  await assertNoLeak(asserter(t), 'error', async () => {
+  await assertNoLeak(t, 'error', async () => {
     const seen: TrainEvent[] = [];
     await t.rejects(
       lastValueFrom(withSession(session(), (s) => fit({ session: s, batches: failing, step: step(s) })).pipe(rxTap((e) => seen.push(e)))),
@@ -85,7 +86,7 @@ t.test('stallMs measures the wait for data; --max-steps stops without pulling mo
         yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
       }
     });
-  await assertNoLeak(asserter(t), 'slow data', async () => {
+  await assertNoLeak(t, 'slow data', async () => {
     const events = await lastValueFrom(withSession(session({ maxSteps: 3 }), (s) => fit({ session: s, batches: slow, step: step(s) })).pipe(toArray()));
     const steps = events.filter((e): e is BatchEnd => e.type === 'batchEnd');
     t.equal(steps.length, 3);

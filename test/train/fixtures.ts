@@ -83,8 +83,3 @@ export function tinyNet({ inputShape = [SIDE, SIDE, 1], numClasses = CLASSES, se
   model.add(tf.layers.dense({ name: 'fc', units: numClasses, kernelInitializer: init(2) }));
   return model;
 }
-
-/** tap's `t` as the leak helpers' asserter (their signature is narrower than tap's). */
-export function asserter(t: { equal: (found: unknown, wanted: unknown, message: string) => unknown }) {
-  return { equal: (a: unknown, b: unknown, m?: string) => t.equal(a, b, m ?? '') };
-}

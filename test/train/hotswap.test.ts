@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, Subject, tap as rxTap, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter, CLASSES, samples$, SIDE, tinyNet } from './fixtures.js';
+import { CLASSES, samples$, SIDE, tinyNet } from './fixtures.js';
 import tinyPipeline, { TRAIN } from './tiny-pipeline.js';
 import { shuffle } from '../../operators/shuffle.js';
 import { batch } from '../../operators/batch.js';
@@ -21,6 +21,7 @@ import { planKernel } from '../../src/fgsgd/grouping.js';
 import { manifoldByTag } from '../../src/manifolds/index.js';
 import { scheduleAt, type ScheduleConfig } from '../../src/fgsgd/schedules.js';
 import type { BatchEnd, FitEnd, TrainEvent } from '../../src/events.js';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -65,8 +66,8 @@ function maxTangentResidual(opt: TrainOptimizer): { residual: number; norm: numb
 }
 
 t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no batch lost or applied twice', async (t) => {
-  const dir = t.testdir();
-  await assertNoLeak(asserter(t), 'hot-swap run', async () => {
+  const dir = tempDir(t);
+  await assertNoLeak(t, 'hot-swap run', async () => {
     const configs = new Subject<OptimizerConfig>();
     const events = await lastValueFrom(
       tinyPipeline({ out: dir, seed: SEED, epochs: 2, optimizer: 'sgd', configs }).pipe(
@@ -118,7 +119,7 @@ t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no b
 });
 
 t.test('the momentum is carried over and tangent after a swap', async (t) => {
-  await assertNoLeak(asserter(t), 'swaps', async () => {
+  await assertNoLeak(t, 'swaps', async () => {
     const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
     const opt = new TrainOptimizer(model, SGD, 1);
     const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', 3);
@@ -152,7 +153,7 @@ t.test('the momentum is carried over and tangent after a swap', async (t) => {
 });
 
 t.test('a configuration equal to the current one is not a swap', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const configs = new Subject<OptimizerConfig>();
   const events: TrainEvent[] = await lastValueFrom(
     tinyPipeline({ out: dir, seed: 1, epochs: 1, maxSteps: 4, optimizer: 'sgd', lr: 0.05, momentum: 0.9, configs }).pipe(

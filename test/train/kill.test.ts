@@ -8,6 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { readCheckpoint } from '../../src/checkpoint.js';
+import { tempDir } from '../helpers/tmp.js';
+import { timeLeftMs } from '../helpers/budget.js';
 
 const BIN = 'bin/fgsgd.js';
 const PIPELINE = 'test/train/tiny-pipeline.ts';
@@ -15,7 +17,8 @@ const PIPELINE = 'test/train/tiny-pipeline.ts';
 const ARGS = ['--backend', 'wasm', '--optimizer', 'fgsgd', '--seed', '11', '--epochs', '12', '--checkpoint-every', '3', '--no-progress'];
 const env = { ...process.env, FGSGD_LOG_LEVEL: 'warn' };
 
-const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+/** A whole run in a child; its time limit is what is left of the file's (a loaded machine is slow, not hung). */
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: timeLeftMs(), killSignal: 'SIGKILL' });
 
 function metrics(dir: string): { type: string; step?: number; position?: { step: number } }[] {
   if (!existsSync(`${dir}/metrics.jsonl`)) return [];
@@ -56,7 +59,7 @@ function killWhen(dir: string, signal: NodeJS.Signals, ready: (m: ReturnType<typ
 const digestOf = async (dir: string) => JSON.parse(await readFile(`${dir}/summary.json`, 'utf8')).weightsDigest as string;
 
 t.test('killed mid-run and resumed = uninterrupted', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const whole = run('train', PIPELINE, ...ARGS, '--out', `${dir}/whole`);
   t.equal(whole.status, 0, whole.stderr);
   const reference = await digestOf(`${dir}/whole`);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, NEVER, Observable, of, Subject, throwError, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter, CLASSES, makeSamples, SIDE, tinyNet } from './fixtures.js';
+import { CLASSES, makeSamples, SIDE, tinyNet } from './fixtures.js';
 import { samplesToTensors } from '../../operators/toTensors.js';
 import { forwardBackward, type Gradients } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';
@@ -21,6 +21,7 @@ import { readCheckpoint, weightsDigest } from '../../src/checkpoint.js';
 import { pullable } from '../../src/data/pull.js';
 import type { BatchEnd, EpochEnd, FitEnd, TrainEvent } from '../../src/events.js';
 import { readFile } from 'node:fs/promises';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -50,7 +51,7 @@ const fitEndEvent = (steps: number, reason: FitEnd['reason'] = 'completed'): Fit
 });
 
 t.test('forwardBackward: gradients per variable, finite loss, batches disposed', async (t) => {
-  await assertNoLeak(asserter(t), 'forwardBackward', () =>
+  await assertNoLeak(t, 'forwardBackward', () =>
     withModel(async (model) => {
       const batches = [tagged(0), tagged(1)];
       const out = await lastValueFrom(from(batches).pipe(forwardBackward({ model }), toArray()));
@@ -70,7 +71,7 @@ t.test('forwardBackward: gradients per variable, finite loss, batches disposed',
 });
 
 t.test('forwardBackward: an error errors the stream and still disposes the batch', async (t) => {
-  await assertNoLeak(asserter(t), 'error', () =>
+  await assertNoLeak(t, 'error', () =>
     withModel(async (model) => {
       const bad = { x: tf.zeros([2, 5, 5, 3]) as tf.Tensor4D, y: tf.tensor1d([0, 1], 'int32') };
       await t.rejects(lastValueFrom(of(bad).pipe(forwardBackward({ model }))));
@@ -82,7 +83,7 @@ t.test('forwardBackward: an error errors the stream and still disposes the batch
 });
 
 t.test('forwardBackward + manifoldStep: one step per batch, grads disposed, no growth per step', async (t) => {
-  await assertNoLeak(asserter(t), 'steps', () =>
+  await assertNoLeak(t, 'steps', () =>
     withModel(async (model) => {
       const optimizer = new TrainOptimizer(model, FGSGD, 1);
       const input = new Subject<ReturnType<typeof tagged>>();
@@ -107,7 +108,7 @@ t.test('forwardBackward + manifoldStep: one step per batch, grads disposed, no g
 });
 
 t.test('manifoldStep: a non-finite loss is not applied', async (t) => {
-  await assertNoLeak(asserter(t), 'nan', () =>
+  await assertNoLeak(t, 'nan', () =>
     withModel(async (model) => {
       const optimizer = new TrainOptimizer(model, SGD, 1);
       const digest = weightsDigest(model);
@@ -136,7 +137,7 @@ t.test('manifoldStep: unsubscribing stops listening to configs', async (t) => {
 });
 
 t.test('renormalize: refreshes ℜ after epochEnd (FG-SGD), nothing for SGD, every N steps', async (t) => {
-  await assertNoLeak(asserter(t), 'renormalize', () =>
+  await assertNoLeak(t, 'renormalize', () =>
     withModel(async (model) => {
       const fg = new TrainOptimizer(model, FGSGD, 1);
       const b = batchAt(0);
@@ -158,7 +159,7 @@ t.test('renormalize: refreshes ℜ after epochEnd (FG-SGD), nothing for SGD, eve
 });
 
 t.test('evaluate: after each epoch and at a normal end, never twice for one step', async (t) => {
-  await assertNoLeak(asserter(t), 'evaluate', () =>
+  await assertNoLeak(t, 'evaluate', () =>
     withModel(async (model) => {
       const test = makeSamples(20, 3);
       const served: tf.Tensor[] = [];
@@ -190,7 +191,7 @@ t.test('evaluate: an error of the test data errors the stream', async (t) => {
 });
 
 t.test('checkpoint: saves at epoch ends, every N steps and at the end; never after a non-finite loss', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   await withModel(async (model) => {
     const optimizer = new TrainOptimizer(model, SGD, 1);
     const capture = (position: { epoch: number; sampleIndex: number; step: number }) => ({
@@ -212,7 +213,7 @@ t.test('checkpoint: saves at epoch ends, every N steps and at the end; never aft
 });
 
 t.test('logMetrics: one JSON line per event, appended on resume', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const events: TrainEvent[] = [batchEnd(1), epochEnd(0, 1)];
   const passed = await lastValueFrom(from(events).pipe(logMetrics({ dir }), toArray()));
   t.same(passed, events, 'events pass through');
@@ -257,19 +258,29 @@ t.test('operators keep the demand: upstream is pulled only when the consumer is 
   const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
   const seen: number[] = [];
   let release!: () => void;
+  let onRead: (() => void) | undefined;
   // A test set that takes until `release()` to read.
   const slowBatches = () =>
     new Observable<never>((subscriber) => {
       seen.push(pulled);
       release = () => subscriber.complete();
+      onRead?.();
     });
-  const done = lastValueFrom(source.pipe(evaluate({ model, batches: slowBatches }), logMetrics({ dir: t.testdir() }), toArray()));
+  /** Resolves once the `n`-th evaluation has started reading its test set (no wall-clock guess). */
+  const evaluating = (n: number) =>
+    new Promise<void>((resolve) => {
+      onRead = () => seen.length >= n && resolve();
+      onRead();
+    });
+  const done = lastValueFrom(source.pipe(evaluate({ model, batches: slowBatches }), logMetrics({ dir: tempDir(t) }), toArray()));
+  await evaluating(1);
+  // Give a source that runs ahead time to be pulled: nothing may be, however long we wait.
   await new Promise((r) => setTimeout(r, 50));
   t.equal(pulled, 1, 'the source is not pulled while the first evaluation runs');
   release();
-  await new Promise((r) => setTimeout(r, 50));
+  await evaluating(2);
   release();
-  await new Promise((r) => setTimeout(r, 50));
+  await evaluating(3);
   release();
   const out = await done;
   t.same(seen, [1, 2, 3], 'each evaluation ran before the next event was pulled');

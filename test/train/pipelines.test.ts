@@ -9,7 +9,6 @@ import sharp from 'sharp';
 import { lastValueFrom, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter } from './fixtures.js';
 import cifar10 from '../../pipelines/cifar10.js';
 import imageFolder from '../../pipelines/image-folder.js';
 import defaultPipeline from '../../pipelines/default.js';
@@ -17,6 +16,7 @@ import { PIPELINES } from '../../src/train/pipelines.js';
 import { CIFAR_FILE_NAMES, CIFAR_PIXELS } from '../../src/data/cifar.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
 import { readdirSync } from 'node:fs';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -39,10 +39,10 @@ t.test('every pipeline file is listed in the registry, names unique', async (t) 
 });
 
 t.test('cifar10: binary batches, augmentation, resnet20, a few steps', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   for (const [i, name] of CIFAR_FILE_NAMES.cifar10.train.entries()) await writeFile(join(dir, name), cifarBytes(4, i));
   await writeFile(join(dir, CIFAR_FILE_NAMES.cifar10.test[0]), cifarBytes(6, 9));
-  await assertNoLeak(asserter(t), 'cifar10', async () => {
+  await assertNoLeak(t, 'cifar10', async () => {
     const events = await lastValueFrom(cifar10({ data: dir, out: join(dir, 'run'), maxSteps: 2, batch: 4, backend: 'wasm' }).pipe(toArray()));
     t.match(fitEnd(events), { reason: 'maxSteps', steps: 2 });
     t.match(events.find((e) => e.type === 'evalEnd'), { images: 6 });
@@ -60,11 +60,11 @@ async function writeClasses(root: string, perClass: number): Promise<void> {
 }
 
 t.test('image-folder with train/ and test/: unreadable images skipped and counted', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   await writeClasses(join(dir, 'train'), 8);
   await writeClasses(join(dir, 'test'), 2);
   await writeFile(join(dir, 'train', 'dog', 'broken.png'), 'not a png');
-  await assertNoLeak(asserter(t), 'image-folder', async () => {
+  await assertNoLeak(t, 'image-folder', async () => {
     const events = await lastValueFrom(imageFolder({ data: dir, out: join(dir, 'run'), epochs: 2, batch: 4, backend: 'wasm' }).pipe(toArray()));
     const end = fitEnd(events);
     t.match(end, { reason: 'completed', epochs: 2, steps: 8, skippedSamples: 1 });
@@ -76,9 +76,10 @@ t.test('image-folder with train/ and test/: unreadable images skipped and counte
 });
 
 t.test('image-folder without a test folder holds one image in ten out', async (t) => {
-  const dir = t.testdir();
-  await writeClasses(dir, 10);
-  const events = await lastValueFrom(imageFolder({ data: dir, out: join(dir, '..', 'run-if'), epochs: 1, batch: 4, backend: 'wasm' }).pipe(toArray()));
+  const dir = tempDir(t);
+  // The run's output sits beside the data, not in it (a folder there would be a class).
+  await writeClasses(join(dir, 'data'), 10);
+  const events = await lastValueFrom(imageFolder({ data: join(dir, 'data'), out: join(dir, 'run'), epochs: 1, batch: 4, backend: 'wasm' }).pipe(toArray()));
   const ev = events.find((e) => e.type === 'evalEnd') as Extract<TrainEvent, { type: 'evalEnd' }>;
   const trained = events.filter((e) => e.type === 'batchEnd').reduce((n, e) => n + (e as { images: number }).images, 0);
   t.equal(trained + ev.images, 20, 'every image is either trained on or held out');
@@ -86,8 +87,8 @@ t.test('image-folder without a test folder holds one image in ten out', async (t
 });
 
 t.test('default: the embedded subset, two steps', async (t) => {
-  await assertNoLeak(asserter(t), 'default', async () => {
-    const events = await lastValueFrom(defaultPipeline({ out: t.testdir(), maxSteps: 2, batch: 16, backend: 'wasm' }).pipe(toArray()));
+  await assertNoLeak(t, 'default', async () => {
+    const events = await lastValueFrom(defaultPipeline({ out: tempDir(t), maxSteps: 2, batch: 16, backend: 'wasm' }).pipe(toArray()));
     t.match(events[0], { type: 'fitStart', samplesPerEpoch: 9000, model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc lr=cosine\(0\.1\)/ });
     t.match(fitEnd(events), { reason: 'maxSteps', steps: 2 });
     t.match(events.find((e) => e.type === 'evalEnd'), { images: 2000 });

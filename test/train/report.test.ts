@@ -3,6 +3,7 @@ import t from 'tap';
 import { readFile, writeFile } from 'node:fs/promises';
 import { chartRows, readMetrics, writeReport } from '../../src/report.js';
 import type { TrainEvent } from '../../src/events.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const batchEnd = (step: number, loss: number, lr = 0.1): TrainEvent => ({
   type: 'batchEnd', epoch: 0, step, sampleIndex: step * 8, loss, accuracy: 0.5, lr, images: 8, stallMs: 0, stepMs: 1,
@@ -15,7 +16,7 @@ t.test('rows: a step logged twice (killed after its checkpoint, then resumed) ke
 });
 
 t.test('readMetrics skips a line cut by a kill; writeReport draws PNGs and the markdown', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const events: TrainEvent[] = [
     batchEnd(1, 2),
     batchEnd(2, 1),

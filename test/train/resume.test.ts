@@ -8,11 +8,11 @@ import { lastValueFrom, Subject, tap as rxTap, toArray } from 'rxjs';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { asserter } from './fixtures.js';
 import tinyPipeline from './tiny-pipeline.js';
 import { readCheckpoint } from '../../src/checkpoint.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
 import { resolveResume, type RunOptions } from '../../src/train/run.js';
+import { tempDir } from '../helpers/tmp.js';
 
 await useBackend('wasm');
 
@@ -21,9 +21,9 @@ const fitEnd = (events: TrainEvent[]) => events.find((e): e is FitEnd => e.type 
 
 for (const optimizer of ['sgd', 'fgsgd'] as const) {
   t.test(`${optimizer}: stopped mid-epoch and resumed = uninterrupted`, async (t) => {
-    const dir = t.testdir();
+    const dir = tempDir(t);
     const base: Omit<RunOptions, 'out'> = { seed: 5, epochs: 3, optimizer, lr: 0.05 };
-    await assertNoLeak(asserter(t), 'three runs', async () => {
+    await assertNoLeak(t, 'three runs', async () => {
       const whole = fitEnd(await run({ ...base, out: `${dir}/whole` }));
       t.equal(whole.reason, 'completed');
       t.equal(whole.steps, 36);
@@ -50,9 +50,9 @@ for (const optimizer of ['sgd', 'fgsgd'] as const) {
 }
 
 t.test('interrupted between steps: final checkpoint, then resume = uninterrupted', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const base: Omit<RunOptions, 'out'> = { seed: 9, epochs: 2, optimizer: 'fgsgd', lr: 0.05 };
-  await assertNoLeak(asserter(t), 'runs', async () => {
+  await assertNoLeak(t, 'runs', async () => {
     const whole = fitEnd(await run({ ...base, out: `${dir}/whole` }));
     const interrupt = new Subject<string>();
     const cut = await lastValueFrom(
@@ -73,7 +73,7 @@ t.test('interrupted between steps: final checkpoint, then resume = uninterrupted
 });
 
 t.test('resume from an epoch-end checkpoint continues with the next epoch', async (t) => {
-  const dir = t.testdir();
+  const dir = tempDir(t);
   const base: Omit<RunOptions, 'out'> = { seed: 2, epochs: 2, optimizer: 'sgd' };
   const whole = fitEnd(await run({ ...base, out: `${dir}/whole` }));
   const first = fitEnd(await run({ ...base, epochs: 1, out: `${dir}/cut` }));
