@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { lossAndGrads, trainableVariables } from '../src/train/step.js';
 import { concatMap, of, type OperatorFunction } from 'rxjs';
 import type { Batch } from '../src/train/fit.js';
 
@@ -51,23 +52,16 @@ export interface Gradients {
  */
 export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions): OperatorFunction<B, Gradients> {
   const { model } = options;
-  const variables = options.variables ?? model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const numClasses = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1] as number;
+  const variables = options.variables ?? trainableVariables(model);
   return concatMap((batch: B) => {
     const t0 = performance.now();
     const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
     try {
       options.observe?.(batch.x);
       let correct: tf.Scalar | undefined;
-      const { value, grads } = tf.tidy(() => {
-        const labels = batch.y.toInt();
-        const onehot = tf.oneHot(labels, numClasses);
-        return tf.variableGrads(() => {
-          const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
-          // Kept out of the gradient scope; disposed below, after one read-back with the loss.
-          correct = tf.keep(tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')) as tf.Scalar);
-          return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
-        }, variables);
+      const { value, grads } = lossAndGrads(model, batch.x, batch.y, variables, (logits) => {
+        // Kept out of the gradient scope; disposed below, after one read-back with the loss.
+        correct = tf.keep(tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), batch.y.toInt()), 'float32')) as tf.Scalar);
       });
       const both = tf.stack([value, correct!]);
       const [loss, accuracy] = both.dataSync() as Float32Array;
