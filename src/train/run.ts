@@ -6,11 +6,12 @@
  * - `runPipeline`: subscribe to a pipeline's events, write `summary.json` and the report, and
  *   say how the run ended (`exitCode`).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
 import { readCheckpoint } from '../checkpoint.js';
+import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
 import type { Grouping, OptimizerConfig } from './optimizer.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
@@ -195,7 +196,8 @@ export interface RunResult {
 }
 
 /**
- * Run a pipeline to its end, then write `OUT/summary.json` and the report (`OUT/report.md` and
+ * Run a pipeline to its end, then write `OUT/summary.json` (atomically, with the git revision)
+ * and the report (`OUT/report.md` and
  * its plots, from `OUT/metrics.jsonl`). Errors of the pipeline reject the promise.
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
@@ -220,9 +222,12 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       complete: resolve,
     });
   });
-  const summary = summarize(events, training, options.pipeline ?? 'pipeline');
+  const summary: Summary = { ...summarize(events, training, options.pipeline ?? 'pipeline'), git: revision() };
   await mkdir(options.out, { recursive: true });
-  await writeFile(join(options.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  // Atomic: a sweep reads summary.json to tell finished runs, and a kill must not leave half of one.
+  const file = join(options.out, 'summary.json');
+  await writeFile(`${file}.tmp`, JSON.stringify(summary, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
   try {
     await writeReport(options.out);
   } catch (e) {
