@@ -185,6 +185,12 @@ export async function resolveResume(given: Partial<RunOptions> & { resume: strin
   if (given.pipeline && saved.pipeline && given.pipeline !== saved.pipeline) {
     throw new Error(`--resume ${given.resume}: that checkpoint belongs to pipeline '${saved.pipeline}', not '${given.pipeline}'`);
   }
+  // The replay drops the batches already trained by counting samples: another batch size would
+  // train some samples twice and shift every later step.
+  const savedBatch = ckpt.run.batchSize;
+  if (given.batch !== undefined && typeof savedBatch === 'number' && given.batch !== savedBatch) {
+    throw new Error(`--resume ${given.resume}: --batch ${given.batch} differs from the checkpoint's batch size ${savedBatch}; leave --batch out to resume, or start a new run with --batch ${given.batch}`);
+  }
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, out: given.resume, ...defined } as RunOptions;
 }
