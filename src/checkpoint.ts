@@ -167,14 +167,26 @@ export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
     throw new Error(`no checkpoint at ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   if (buf.byteLength < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${path} is not an fgsgd checkpoint`);
+  const damaged = (what: string) => new Error(`${path}: ${what}; the file is damaged: resume from another checkpoint or start the run again`);
   const len = buf.readUInt32LE(8);
-  const header = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
+  if (12 + len > buf.byteLength) throw damaged(`truncated: the header needs bytes 12..${12 + len}, the file has ${buf.byteLength}`);
+  let header: Header;
+  try {
+    header = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
+  } catch (e) {
+    throw damaged(`the header (bytes 12..${12 + len}) is not valid JSON (${(e as Error).message})`);
+  }
   if (header.version !== FORMAT_VERSION) throw new Error(`${path}: checkpoint version ${header.version}, expected ${FORMAT_VERSION}`);
   const body = buf.subarray(12 + len);
   if (createHash('sha256').update(body).digest('hex') !== header.sha256) throw new Error(`${path}: checkpoint data is corrupt (sha256 mismatch)`);
   const weights: Record<string, TensorData> = {};
   const slots: OptimizerState['tensors'] = {};
   for (const t of header.tensors) {
+    // The sha256 covers the body, not the header's table: check that each entry fits its bytes.
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    if (t.offset < 0 || t.offset + t.bytes > body.byteLength || t.bytes !== elements * 4) {
+      throw damaged(`tensor '${t.name}' (${t.group}, shape [${t.shape.join(', ')}]) claims body bytes ${t.offset}..${t.offset + t.bytes} of ${body.byteLength}`);
+    }
     // Copy into a fresh, aligned buffer: typed arrays need aligned offsets.
     const bytes = body.slice(t.offset, t.offset + t.bytes);
     const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);

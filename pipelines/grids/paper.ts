@@ -28,6 +28,7 @@ export const paper: Grid = {
   description:
     'cnn-small on the full Fashion-MNIST (60k train / 10k test): Euclidean momentum SGD with weight decay against FG-SGD with single manifolds, PI/PO/PIO groupings and mixed collections, under one budget.',
   pipeline: 'fashion-mnist',
+  baseline: 'euclidean',
   base: { model: 'cnn-small', epochs: 2, batch: 64, lr: 0.1, schedule: 'cosine', momentum: 0.9, bound: 0.25 },
   configs: [
     { id: 'euclidean', label: 'Euclidean SGD (momentum, weight decay 5e-4)', args: { optimizer: 'sgd', 'weight-decay': 5e-4 } },

@@ -1,7 +1,11 @@
 /**
  * Aggregation of a sweep's run summaries: mean ± sample standard deviation (n − 1) per
- * configuration, and the results table.
+ * configuration, each configuration's difference in test accuracy from the grid's baseline with
+ * Welch's two-sample t-test (unequal variances, Welch–Satterthwaite degrees of freedom; Student's
+ * t distribution from jstat), and the results table.
  */
+import jStat from 'jstat';
+import type { Revision } from '../provenance.js';
 
 export interface RunSummary {
   testAccuracy: number;
@@ -12,6 +16,9 @@ export interface RunSummary {
   wallSeconds?: number;
   /** Share of step time spent in the optimizer update (FG-SGD or SGD), 0..1. */
   updateShare?: number;
+  seed?: number;
+  /** The code that trained the run (summaries written before it was recorded lack it). */
+  git?: Revision;
   [key: string]: unknown;
 }
 
@@ -21,17 +28,35 @@ export interface Stat {
   n: number;
 }
 
+/** A configuration's test accuracy against the baseline's: Welch's t-test, two-sided. */
+export interface Comparison {
+  baseline: string;
+  /** Mean accuracy minus the baseline's mean accuracy (a fraction, like the accuracies). */
+  difference: number;
+  /** 95% confidence interval of the difference (Welch–Satterthwaite degrees of freedom). */
+  ci95: [number, number];
+  pValue: number;
+  df: number;
+}
+
 export interface ConfigResult {
   id: string;
   label: string;
   runs: number;
+  /** Each run's test accuracy, in the order of the runs (seed order in a sweep). */
+  accuracies: number[];
   testAccuracy: Stat;
   testLoss: Stat;
   secondsPerEpoch: Stat | null;
   updateShare: Stat | null;
+  /** Against the baseline; null for the baseline itself and where either side has fewer than 2 runs. */
+  vsBaseline: Comparison | null;
 }
 
-/** Mean and sample standard deviation (Bessel-corrected; 0 for a single value). */
+/**
+ * Mean and sample standard deviation (Bessel-corrected). A single value has no spread: its std is
+ * 0 here (plots draw no error bar) and the table shows the mean alone.
+ */
 export function meanStd(values: readonly number[]): Stat {
   const n = values.length;
   if (n === 0) throw new Error('meanStd of no values');
@@ -45,38 +70,96 @@ function optionalStat(values: (number | undefined)[]): Stat | null {
   return present.length === values.length && present.length > 0 ? meanStd(present) : null;
 }
 
-/** One row per configuration, in the order of `configs`; configurations without runs are left out. */
-export function aggregate(configs: readonly { id: string; label: string }[], summaries: ReadonlyMap<string, RunSummary[]>): ConfigResult[] {
+/**
+ * Welch's t-test of `values` against `baseline`, two-sided, with the 95% confidence interval of the
+ * difference of means. Null where either side has fewer than 2 values or neither has any spread
+ * (the t statistic is undefined).
+ */
+export function compare(values: readonly number[], baseline: readonly number[], baselineId: string): Comparison | null {
+  if (values.length < 2 || baseline.length < 2) return null;
+  const a = meanStd(values);
+  const b = meanStd(baseline);
+  const va = a.std ** 2 / a.n;
+  const vb = b.std ** 2 / b.n;
+  if (va + vb === 0) return null;
+  const difference = a.mean - b.mean;
+  const se = Math.sqrt(va + vb);
+  const df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1));
+  const pValue = Math.min(1, 2 * jStat.studentt.cdf(-Math.abs(difference / se), df));
+  const half = jStat.studentt.inv(0.975, df) * se;
+  return { baseline: baselineId, difference, ci95: [difference - half, difference + half], pValue, df };
+}
+
+function finiteOrThrow(runs: readonly RunSummary[], id: string, key: 'testAccuracy' | 'testLoss'): number[] {
+  return runs.map((r, i) => {
+    const v = r[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new Error(`configuration '${id}', run ${r.seed ?? i + 1}: ${key} is ${String(v)}; the grid's pipeline must evaluate a test set.`);
+    }
+    return v;
+  });
+}
+
+/**
+ * One row per configuration, in the order of `configs`; configurations without runs are left out.
+ * `baseline` (default: the first configuration) is what every other row is compared against.
+ * @throws where a run's summary has no finite test accuracy or loss (naming the configuration and seed).
+ */
+export function aggregate(
+  configs: readonly { id: string; label: string }[],
+  summaries: ReadonlyMap<string, RunSummary[]>,
+  baseline: string | undefined = configs[0]?.id,
+): ConfigResult[] {
+  const accuracies = new Map(configs.map((c) => [c.id, finiteOrThrow(summaries.get(c.id) ?? [], c.id, 'testAccuracy')]));
+  const base = baseline === undefined ? [] : accuracies.get(baseline) ?? [];
   const out: ConfigResult[] = [];
   for (const c of configs) {
     const runs = summaries.get(c.id) ?? [];
     if (runs.length === 0) continue;
+    const acc = accuracies.get(c.id)!;
     out.push({
       id: c.id,
       label: c.label,
       runs: runs.length,
-      testAccuracy: meanStd(runs.map((r) => r.testAccuracy)),
-      testLoss: meanStd(runs.map((r) => r.testLoss)),
+      accuracies: acc,
+      testAccuracy: meanStd(acc),
+      testLoss: meanStd(finiteOrThrow(runs, c.id, 'testLoss')),
       secondsPerEpoch: optionalStat(runs.map((r) => (r.wallSeconds === undefined ? undefined : r.wallSeconds / Math.max(1, r.epochs)))),
       updateShare: optionalStat(runs.map((r) => r.updateShare)),
+      vsBaseline: c.id === baseline ? null : compare(acc, base, baseline!),
     });
   }
   return out;
 }
 
 const pm = (s: Stat | null, scale = 1, digits = 2) =>
-  s === null ? 'n/a' : `${(s.mean * scale).toFixed(digits)} ± ${(s.std * scale).toFixed(digits)}`;
+  s === null ? 'n/a' : s.n < 2 ? (s.mean * scale).toFixed(digits) : `${(s.mean * scale).toFixed(digits)} ± ${(s.std * scale).toFixed(digits)}`;
 
-/** The results table in Markdown: accuracy and error in %, loss, s/epoch, update share in %. */
-export function resultsTable(rows: readonly ConfigResult[]): string {
+const signed = (x: number, digits: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
+
+/** `+0.42 [−0.10, +0.94], p = 0.083` in percentage points; 'baseline' for the baseline, 'n/a' without a test. */
+function comparisonCell(r: ConfigResult, baseline: string | undefined): string {
+  if (r.id === baseline) return 'baseline';
+  const c = r.vsBaseline;
+  if (!c) return 'n/a';
+  const p = c.pValue < 0.001 ? 'p < 0.001' : `p = ${c.pValue.toFixed(3)}`;
+  return `${signed(c.difference * 100, 2)} [${signed(c.ci95[0] * 100, 2)}, ${signed(c.ci95[1] * 100, 2)}], ${p}`;
+}
+
+/**
+ * The results table in Markdown: accuracy and error in %, each run's accuracy, the difference from
+ * the baseline in percentage points with its 95% interval and p-value, loss, s/epoch, update share in %.
+ * `baseline` names the row to mark as such (the one `aggregate` compared against).
+ */
+export function resultsTable(rows: readonly ConfigResult[], baseline?: string): string {
   const lines = [
-    '| configuration | runs | test accuracy (%) | test error (%) | test loss | s / epoch | update share of step (%) |',
-    '|---|---|---|---|---|---|---|',
+    '| configuration | runs | test accuracy (%) | test error (%) | accuracy of each run (%) | vs. baseline (points, 95% CI, Welch) | test loss | s / epoch | update share of step (%) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const err: Stat = { mean: 1 - r.testAccuracy.mean, std: r.testAccuracy.std, n: r.testAccuracy.n };
     lines.push(
-      `| ${r.label} (\`${r.id}\`) | ${r.runs} | ${pm(r.testAccuracy, 100)} | ${pm(err, 100)} | ${pm(r.testLoss, 1, 4)} | ${pm(r.secondsPerEpoch, 1, 1)} | ${pm(r.updateShare, 100, 1)} |`,
+      `| ${r.label} (\`${r.id}\`) | ${r.runs} | ${pm(r.testAccuracy, 100)} | ${pm(err, 100)} | ${r.accuracies.map((a) => (a * 100).toFixed(2)).join(', ')} | ${comparisonCell(r, baseline)} | ${pm(r.testLoss, 1, 4)} | ${pm(r.secondsPerEpoch, 1, 1)} | ${pm(r.updateShare, 100, 1)} |`,
     );
   }
   return lines.join('\n');

@@ -23,6 +23,8 @@ export interface Grid {
   /** Options every configuration shares (epochs, batch, schedule, augmentation, ...). */
   base: TrainArgs;
   configs: GridConfig[];
+  /** The configuration every other one is compared against in the results (default: the first). */
+  baseline?: string;
 }
 
 export interface Run {
@@ -63,6 +65,9 @@ export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
     for (const k of ['seed', 'out', 'resume']) {
       if (k in c.args || k in grid.base) throw new Error(`grid '${grid.name}': '${k}' is set by the sweep, not by the grid (configuration '${c.id}').`);
     }
+  }
+  if (grid.baseline !== undefined && !ids.has(grid.baseline)) {
+    throw new Error(`grid '${grid.name}': baseline '${grid.baseline}' is not one of its configurations (${[...ids].join(', ')}).`);
   }
   const runs: Run[] = [];
   for (const config of grid.configs) {

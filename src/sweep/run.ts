@@ -3,21 +3,24 @@
  * processes, `parallel` at a time (one per core by default: wasm trains on one thread), and
  * aggregates their `summary.json` files.
  *
- * Resume: a run is finished when its folder holds `summary.json` (the CLI writes it last,
- * atomically) and the process exited 0. Finished runs are skipped when the sweep is started
- * again; unfinished ones (killed, failed) run again from the start.
+ * Resume: a run is finished when its folder holds a `summary.json` (the trainer writes it
+ * atomically at every end) whose `reason` says it completed or stopped at --max-steps. Finished
+ * runs are skipped when the sweep is started again; unfinished ones (killed, interrupted,
+ * diverged, failed) run again from the start.
  *
  * Outputs, besides the runs' folders: `results.json` and `results.md` (the table, the machine, the
  * git commit, the command line) and the plots `accuracy.png` and `curves.png` (src/sweep/plots.ts).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainEvent } from '../events.js';
 import { log } from '../log.js';
+import { describeRevision, machine, revision } from '../provenance.js';
+export { machine, revision, type Machine, type Revision } from '../provenance.js';
 import { readMetrics } from '../report.js';
 import { aggregate, resultsTable, type ConfigResult, type RunSummary } from './aggregate.js';
 import { expandGrid, type Grid, type Run } from './grid.js';
@@ -76,61 +79,27 @@ export interface SweepResult {
   results: ConfigResult[];
 }
 
-/** Where the sweep ran: enough to tell whether two results tables are comparable. */
-export interface Machine {
-  cpu: string;
-  cores: number;
-  memoryGiB: number;
-  platform: string;
-  node: string;
-}
-
-export interface Revision {
-  commit: string | null;
-  /** Uncommitted changes to tracked files when the sweep ran (null when unknown). */
-  dirty: boolean | null;
-}
-
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULT_COMMAND = [process.execPath, join(PROJECT_ROOT, 'bin/fgsgd.js')];
 
-export function machine(): Machine {
-  const list = cpus();
-  return {
-    cpu: list[0]?.model.trim() || 'unknown',
-    cores: list.length,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    platform: `${platform()} ${release()}`,
-    node: process.version,
-  };
-}
+/** The ends of a `fgsgd train` run whose results count (src/train/fit.ts `FitEndReason`). */
+const FINISHED_REASONS = new Set(['completed', 'maxSteps']);
 
-/** The project's git commit (read-only git calls; null outside a work tree or without git). */
-export function revision(root = PROJECT_ROOT): Revision {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  let commit: string | null = null;
-  try {
-    commit = git('rev-parse', 'HEAD');
-  } catch {
-    return { commit: null, dirty: null };
-  }
-  let dirty: boolean | null = null;
-  try {
-    dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
-  } catch {
-    // commit known, state unknown
-  }
-  return { commit, dirty };
-}
-
+/**
+ * A run's summary if the run finished: its `summary.json` exists and says it completed or stopped
+ * at --max-steps. A summary of an interrupted, diverged or failed run (the trainer writes one for
+ * every end) means the run is not finished: null, so that it runs again.
+ */
 async function readSummary(dir: string): Promise<RunSummary | null> {
   const file = join(dir, 'summary.json');
   if (!existsSync(file)) return null;
+  let summary: RunSummary;
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as RunSummary;
+    summary = JSON.parse(await readFile(file, 'utf8')) as RunSummary;
   } catch (e) {
     throw new Error(`${file} is not valid JSON (${(e as Error).message}); delete it to run this configuration again.`);
   }
+  return FINISHED_REASONS.has(String(summary.reason)) ? summary : null;
 }
 
 function runOne(command: string[], argv: string[], dir: string, signal?: AbortSignal): Promise<{ code: number | null; stderrTail: string }> {
@@ -162,7 +131,11 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const command = opts.command ?? DEFAULT_COMMAND;
   const result: SweepResult = { ran: [], skipped: [], failed: [], results: [] };
   const summaries = new Map<string, RunSummary[]>();
-  const record = (run: Run, s: RunSummary) => summaries.set(run.config.id, [...(summaries.get(run.config.id) ?? []), s]);
+  const byRun = new Map<string, RunSummary>();
+  const record = (run: Run, s: RunSummary) => {
+    byRun.set(run.id, s);
+    summaries.set(run.config.id, [...(summaries.get(run.config.id) ?? []), s]);
+  };
 
   const pending: Run[] = [];
   for (const run of runs) {
@@ -203,8 +176,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   };
   await Promise.all(Array.from({ length: Math.min(parallel, pending.length) }, worker));
 
-  result.results = aggregate(opts.grid.configs, summaries);
-  await writeResults(opts, runs, result, (Date.now() - started) / 1000);
+  result.results = aggregate(opts.grid.configs, summaries, baselineOf(opts.grid));
+  await writeResults(opts, runs, result, byRun, (Date.now() - started) / 1000);
   return result;
 }
 
@@ -220,12 +193,28 @@ async function finishedRunEvents(opts: SweepOptions, runs: readonly Run[], r: Sw
   return out;
 }
 
+const baselineOf = (g: Grid) => g.baseline ?? g.configs[0]?.id;
+
+/** The commits that trained the finished runs, most runs first; runs that did not record one are counted apart. */
+function trainingCommits(runs: readonly Run[], byRun: ReadonlyMap<string, RunSummary>): { commits: [string, number][]; unrecorded: number } {
+  const counts = new Map<string, number>();
+  let unrecorded = 0;
+  for (const run of runs) {
+    const s = byRun.get(run.id);
+    if (!s) continue;
+    const key = s.git ? describeRevision(s.git) : 'unknown';
+    if (key === 'unknown') unrecorded++;
+    else counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return { commits: [...counts].sort((a, b) => b[1] - a[1]), unrecorded };
+}
+
 async function writeAtomic(file: string, text: string): Promise<void> {
   await writeFile(`${file}.tmp`, text);
   await rename(`${file}.tmp`, file);
 }
 
-async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepResult, seconds: number): Promise<void> {
+async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepResult, byRun: ReadonlyMap<string, RunSummary>, seconds: number): Promise<void> {
   await mkdir(opts.out, { recursive: true });
   const host = machine();
   const rev = revision();
@@ -238,6 +227,12 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     // The plots are a convenience; the numbers are in results.json and results.md.
     log.error({ err: e }, `sweep: plots failed: ${(e as Error).message}`);
   }
+  const trained = trainingCommits(runs, byRun);
+  const trainedText = [
+    ...trained.commits.map(([c, n]) => `\`${c}\` (${n} run${n === 1 ? '' : 's'})`),
+    ...(trained.unrecorded ? [`not recorded in ${trained.unrecorded} run summar${trained.unrecorded === 1 ? 'y' : 'ies'}`] : []),
+  ].join('; ') || 'n/a';
+  const baseline = baselineOf(opts.grid);
   await writeAtomic(
     join(opts.out, 'results.json'),
     JSON.stringify(
@@ -251,6 +246,8 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
         extraArgs: opts.extraArgs ?? [],
         machine: host,
         git: rev,
+        trainedAt: trained,
+        baseline: baseline ?? null,
         finishedAt: new Date().toISOString(),
         seconds,
         results: r.results,
@@ -262,21 +259,22 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
       2,
     ) + '\n',
   );
-  const commit = rev.commit ? `\`${rev.commit.slice(0, 12)}\`${rev.dirty ? ' (with uncommitted changes)' : ''}` : 'unknown';
   const md = [
     `# Sweep '${opts.grid.name}'`,
     '',
     opts.grid.description,
     '',
-    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration (${firstSeed}..${firstSeed + opts.seeds - 1}); mean ± sample standard deviation over seeds.`,
+    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration (${firstSeed}..${firstSeed + opts.seeds - 1}); mean ± sample standard deviation over seeds. ` +
+      `"vs. baseline" is each configuration's mean test accuracy minus that of \`${baseline}\`, in percentage points, with the 95% confidence interval and the two-sided p-value of Welch's t-test over the seeds (not corrected for the number of configurations compared).`,
     '',
-    resultsTable(r.results),
+    resultsTable(r.results, baseline),
     '',
     ...plots.flatMap((p) => [`![${p.title}](${p.file})`, '']),
     '| | |',
     '|---|---|',
     `| machine | ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB; ${host.platform}; Node ${host.node} |`,
-    `| commit | ${commit} |`,
+    `| commit (this table) | \`${describeRevision(rev)}\` |`,
+    `| commit (training runs) | ${trainedText} |`,
     `| command | ${opts.commandLine ? `\`${opts.commandLine}\`` : 'n/a'} |`,
     `| shared options | \`${toArgvText(opts.grid.base)}\` |`,
     '',

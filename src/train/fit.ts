@@ -14,7 +14,8 @@
  * cpu, wasm and native backends is). It is subscribed once per epoch.
  *
  * **Stopping** is by completion, never by exception:
- * - `maxSteps`: once reached, no further batch is pulled;
+ * - `maxSteps`: once reached, no further batch is pulled; where it falls on an epoch's last batch
+ *   (all of `samplesPerEpoch` seen), that epoch counts as complete and emits `epochEnd`;
  * - an interrupt (`session.interrupt$`, e.g. Ctrl-C): training stops at the next step boundary,
  *   also while waiting for data; `fitEnd` says `interrupted`;
  * - a non-finite loss: manifoldStep does not apply that step and emits `lossNonFinite`; the run
@@ -60,7 +61,10 @@ export interface FitOptions<B extends Batch> {
   batches: (plan: EpochPlan) => Observable<B>;
   /** Turns a batch into events, one `batchEnd` (or `lossNonFinite`) per batch; synchronous. */
   step: OperatorFunction<PositionedBatch<B>, TrainEvent>;
-  /** Samples per epoch, when known (for progress and ETA). */
+  /**
+   * Samples per epoch, when known exactly (for progress and ETA, and to tell that --max-steps fell
+   * on an epoch's last batch).
+   */
   samplesPerEpoch?: number;
   /** Samples the data side skipped so far (corrupt images), e.g. `() => skipCounter.count`. */
   skippedSamples?: () => number;
@@ -87,13 +91,18 @@ export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEv
     const t0 = performance.now();
     const atMax = () => maxSteps !== undefined && position.step >= maxSteps;
 
-    // An interrupt settles `interrupted`, which the data wait below races against.
-    let onInterrupt!: () => void;
-    const interrupted = new Promise<typeof INTERRUPTED>((resolve) => (onInterrupt = () => resolve(INTERRUPTED)));
+    // An interrupt wakes the data wait below, if one is in progress. One waiter per wait, cleared
+    // after it: a promise shared by every wait would keep a reaction (and its batch) per step.
+    let wake: (() => void) | undefined;
     const interruptSub = session.interrupt$.subscribe(() => {
       stop ??= 'interrupted';
-      onInterrupt();
+      wake?.();
     });
+    const nextOrInterrupt = <T>(pending: Promise<T>) =>
+      new Promise<T | typeof INTERRUPTED>((resolve, reject) => {
+        wake = () => resolve(INTERRUPTED);
+        pending.then(resolve, reject);
+      }).finally(() => (wake = undefined));
 
     try {
       yield {
@@ -135,7 +144,7 @@ export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEv
           while (!stop && !atMax()) {
             const t = performance.now();
             const pending = data.next();
-            const r = await Promise.race([pending, interrupted]);
+            const r = await nextOrInterrupt(pending);
             if (r === INTERRUPTED) {
               // The batch still on its way belongs to no one: dispose it when it lands.
               void pending.then((p) => !p.done && disposeBatch(p.value), () => undefined);
@@ -176,6 +185,10 @@ export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEv
           runner.close();
           await data.return?.();
         }
+        // --max-steps reached on the epoch's last batch: no batch is pulled past the limit, so
+        // the source cannot say it is done; the declared epoch size can. (Skipped samples make
+        // `seen` fall short: such an epoch ends as cut short, as it would without this.)
+        if (!sourceDone && !stop && atMax() && options.samplesPerEpoch !== undefined && seen >= options.samplesPerEpoch) sourceDone = true;
         if (!sourceDone || stop) break;
         epochsDone = epoch + 1;
         position = { epoch: epoch + 1, sampleIndex: 0, step: position.step };

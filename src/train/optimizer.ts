@@ -58,7 +58,9 @@ export interface OptimizerState {
 export function describeConfig(c: OptimizerConfig): string {
   const lr = typeof c.lr === 'number' ? `lr=${c.lr}` : `lr=${c.lr.name}(${c.lr.lr})`;
   const geo = c.optimizer === 'fgsgd' ? ` ${c.grouping ?? 'PIO'} ${c.manifolds ?? 'Sp+Ob+St+Euc'}` : '';
-  return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}`;
+  const wd = c.weightDecay ? ` weightDecay=${c.weightDecay}` : '';
+  const bound = c.optimizer === 'fgsgd' && c.fgsgd?.bound !== undefined ? ` bound=${c.fgsgd.bound}` : '';
+  return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}${wd}${bound}`;
 }
 
 /** Whether two configurations are the same (key order and undefined fields aside). */

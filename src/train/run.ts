@@ -6,11 +6,12 @@
  * - `runPipeline`: subscribe to a pipeline's events, write `summary.json` and the report, and
  *   say how the run ended (`exitCode`).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
 import { readCheckpoint } from '../checkpoint.js';
+import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
 import type { Grouping, OptimizerConfig } from './optimizer.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
@@ -184,6 +185,12 @@ export async function resolveResume(given: Partial<RunOptions> & { resume: strin
   if (given.pipeline && saved.pipeline && given.pipeline !== saved.pipeline) {
     throw new Error(`--resume ${given.resume}: that checkpoint belongs to pipeline '${saved.pipeline}', not '${given.pipeline}'`);
   }
+  // The replay drops the batches already trained by counting samples: another batch size would
+  // train some samples twice and shift every later step.
+  const savedBatch = ckpt.run.batchSize;
+  if (given.batch !== undefined && typeof savedBatch === 'number' && given.batch !== savedBatch) {
+    throw new Error(`--resume ${given.resume}: --batch ${given.batch} differs from the checkpoint's batch size ${savedBatch}; leave --batch out to resume, or start a new run with --batch ${given.batch}`);
+  }
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, out: given.resume, ...defined } as RunOptions;
 }
@@ -195,7 +202,8 @@ export interface RunResult {
 }
 
 /**
- * Run a pipeline to its end, then write `OUT/summary.json` and the report (`OUT/report.md` and
+ * Run a pipeline to its end, then write `OUT/summary.json` (atomically, with the git revision)
+ * and the report (`OUT/report.md` and
  * its plots, from `OUT/metrics.jsonl`). Errors of the pipeline reject the promise.
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunResult> {
@@ -220,9 +228,12 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       complete: resolve,
     });
   });
-  const summary = summarize(events, training, options.pipeline ?? 'pipeline');
+  const summary: Summary = { ...summarize(events, training, options.pipeline ?? 'pipeline'), git: revision() };
   await mkdir(options.out, { recursive: true });
-  await writeFile(join(options.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  // Atomic: a sweep reads summary.json to tell finished runs, and a kill must not leave half of one.
+  const file = join(options.out, 'summary.json');
+  await writeFile(`${file}.tmp`, JSON.stringify(summary, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
   try {
     await writeReport(options.out);
   } catch (e) {

@@ -12,7 +12,7 @@ import { initBackend, type BackendInfo } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
 import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
-import { describeConfig, TrainOptimizer, type OptimizerConfig } from './optimizer.js';
+import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
 
@@ -135,10 +135,15 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     if (ckpt) {
       restoreWeights(model, ckpt.weights);
       optimizer.setState(ckpt.optimizer);
-      if (describeConfig(ckpt.optimizer.config) !== describeConfig(options.optimizer)) {
+      if (!sameConfig(ckpt.optimizer.config, options.optimizer)) {
         // The checkpoint's optimizer wins: a resumed run continues the one that was saved. A new
         // configuration can still be swapped in through `configs`.
-        log.info({ saved: describeConfig(ckpt.optimizer.config) }, 'resume: using the optimizer configuration saved in the checkpoint');
+        // Warn: options given with --resume (--lr, --schedule, --epochs for a schedule's length) do
+        // not change the saved optimizer, and a user who gave them must hear so.
+        log.warn(
+          { saved: describeConfig(ckpt.optimizer.config), given: describeConfig(options.optimizer) },
+          'resume: the checkpoint\'s optimizer configuration is used, not the one given; start a new run (without --resume) to train with other optimizer options',
+        );
       }
       start = ckpt.position;
       rngs = new RngBank(options.seed, { epoch: start.epoch, states: ckpt.rng });

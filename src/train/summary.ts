@@ -4,6 +4,7 @@
  * contract are always present; a value that does not exist (no evaluation ran) is `null`.
  */
 import type { FitEndReason, NormsByGroupKind, TrainEvent } from '../events.js';
+import type { Revision } from '../provenance.js';
 
 export interface Summary {
   pipeline: string;
@@ -43,6 +44,8 @@ export interface Summary {
   resumedFrom: string | null;
   /** The last checkpoint this process saved. */
   checkpoint: { path: string; step: number } | null;
+  /** The code that ran: git commit and whether tracked files had uncommitted changes (set by runPipeline). */
+  git?: Revision;
 }
 
 /** Totals over the `batchEnd` events (which a caller may not want to keep). */

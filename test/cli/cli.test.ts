@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tempDir } from '../helpers/tmp.js';
 import { timeLeftMs } from '../helpers/budget.js';
+import { revision } from '../../src/provenance.js';
 
 const BIN = 'bin/fgsgd.js';
 /** Runs the CLI; its time limit is what is left of the file's (a loaded machine is slow, not hung). */
@@ -68,6 +69,8 @@ t.test('a tiny run of a pipeline file writes metrics, summary and report', async
   t.ok(summary.imagesPerSecond > 0);
   t.match(summary.weightsDigest, /^[0-9a-f]{64}$/);
   t.same(Object.keys(summary.maxNormByGroupKind).sort(), ['Euc', 'Ob', 'Sp', 'St']);
+  t.same(summary.git, revision(), 'summary.json records the code that ran');
+  t.notOk(existsSync(`${dir}/summary.json.tmp`), 'written through a temporary file and renamed');
   const lines = (await readFile(`${dir}/metrics.jsonl`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   t.same(lines.filter((l) => l.type === 'batchEnd').map((l) => l.step), [1, 2, 3, 4, 5]);
   t.equal(lines[0].type, 'fitStart');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expandGrid, toArgv, type Grid } from '../../src/sweep/grid.js';
-import { aggregate, meanStd, resultsTable } from '../../src/sweep/aggregate.js';
+import { aggregate, compare, meanStd, resultsTable } from '../../src/sweep/aggregate.js';
 import { runSweep } from '../../src/sweep/run.js';
 
 const grid: Grid = {
@@ -43,7 +43,42 @@ t.test('aggregation: mean and Bessel-corrected standard deviation', async (t) =>
   t.ok(Math.abs(rows[0]!.testAccuracy.std - Math.sqrt(0.005)) < 1e-12);
   t.same(rows[0]!.secondsPerEpoch, { mean: 6, std: Math.sqrt(2), n: 2 });
   t.equal(rows[0]!.updateShare, null, 'a field missing from one run is not averaged');
-  t.match(resultsTable(rows), /\| PIO Sp \(`pio-sp`\) \| 2 \| 85\.00 ± 7\.07 \| 15\.00 ± 7\.07 \|/);
+  t.match(resultsTable(rows, 'euclidean'), /\| PIO Sp \(`pio-sp`\) \| 2 \| 85\.00 ± 7\.07 \| 15\.00 ± 7\.07 \| 80\.00, 90\.00 \| n\/a \|/);
+  const one = aggregate(grid.configs, new Map([['euclidean', [{ testAccuracy: 0.9, testLoss: 0.3, epochs: 1, steps: 1 }]]]));
+  t.match(resultsTable(one, 'euclidean'), /\| 1 \| 90\.00 \| 10\.00 \| 90\.00 \| baseline \| 0\.3000 \|/, 'one run: the mean alone, no "± 0"');
+  t.throws(
+    () => aggregate(grid.configs, new Map([['pio-sp', [{ testAccuracy: null as unknown as number, testLoss: 1, epochs: 1, steps: 1, seed: 4 }]]])),
+    /configuration 'pio-sp', run 4: testAccuracy is null/,
+    'a run without a test accuracy is an error, not a 0',
+  );
+});
+
+t.test("aggregation: Welch's t-test against the baseline matches scipy", async (t) => {
+  // Reference: scipy 1.17 stats.ttest_ind(a, b, equal_var=False) and its confidence_interval(0.95).
+  const close = (x: number, y: number, tol: number, what: string) => t.ok(Math.abs(x - y) < tol, `${what}: ${x} vs ${y}`);
+  const a = [0.8712, 0.877, 0.8736];
+  const b = [0.9006, 0.8957, 0.9063];
+  const c = compare(a, b, 'euclidean')!;
+  t.equal(c.baseline, 'euclidean');
+  close(c.difference, (a[0]! + a[1]! + a[2]! - b[0]! - b[1]! - b[2]!) / 3, 1e-12, 'difference of means');
+  close(c.pValue, 0.0040109807840043605, 1e-6, 'p-value');
+  close(c.df, 3.1063881424521504, 1e-9, 'Welch–Satterthwaite df');
+  close(c.ci95[0], -0.03784230575183149, 1e-6, 'CI low');
+  close(c.ci95[1], -0.01602436091483501, 1e-6, 'CI high');
+  const d = compare([0.81, 0.84], [0.8, 0.86, 0.83], 'b')!;
+  close(d.pValue, 0.8417900355575492, 1e-6, 'p-value, unequal sizes');
+  close(d.df, 2.8823529411764723, 1e-9, 'df, unequal sizes');
+  close(d.ci95[0], -0.07963201394616143, 1e-6, 'CI low, unequal sizes');
+  t.equal(compare([0.9], b, 'b'), null, 'one run: no test');
+  t.equal(compare([0.9, 0.9], [0.8, 0.8], 'b'), null, 'no spread on either side: no test');
+  const rows = aggregate(grid.configs, new Map([['euclidean', b.map((x) => ({ testAccuracy: x, testLoss: 1, epochs: 1, steps: 1 }))], ['pio-sp', a.map((x) => ({ testAccuracy: x, testLoss: 1, epochs: 1, steps: 1 }))]]));
+  t.equal(rows[0]!.vsBaseline, null, 'the baseline is not compared with itself');
+  close(rows[1]!.vsBaseline!.pValue, 0.0040109807840043605, 1e-6, 'aggregate compares each row with the first configuration');
+  t.match(resultsTable(rows), /PIO Sp \(`pio-sp`\) \| 3 \| 87\.39 ± 0\.29 \| 12\.61 ± 0\.29 \| 87\.12, 87\.70, 87\.36 \| −2\.69 \[−3\.78, −1\.60\], p = 0\.004 \|/);
+  const other = aggregate(grid.configs, new Map([['euclidean', b.map((x) => ({ testAccuracy: x, testLoss: 1, epochs: 1, steps: 1 }))], ['pio-sp', a.map((x) => ({ testAccuracy: x, testLoss: 1, epochs: 1, steps: 1 }))]]), 'pio-sp');
+  t.equal(other[1]!.vsBaseline, null, 'a named baseline');
+  close(other[0]!.vsBaseline!.difference, -c.difference, 1e-12, 'compared the other way round');
+  t.throws(() => expandGrid({ ...grid, baseline: 'nope' }, 1), /baseline 'nope' is not one of its configurations/);
 });
 
 t.test('an interrupted sweep resumes, skipping finished runs and rerunning failed ones', async (t) => {
@@ -65,6 +100,30 @@ t.test('an interrupted sweep resumes, skipping finished runs and rerunning faile
   const pio = results.results.find((r: { id: string }) => r.id === 'pio-sp');
   t.ok(Math.abs(pio.testAccuracy.mean - 0.215) < 1e-12, 'mean of 0.21 and 0.22');
   t.match(await readFile(join(out, 'results.md'), 'utf8'), /Euclidean SGD \(`euclidean`\) \| 2 \|/);
+});
+
+t.test('a run that wrote the summary of an interrupted run is not finished: the next sweep runs it again', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'sweep-'));
+  const logFile = join(out, 'calls.log');
+  const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
+  process.env.FAKE_LOG = logFile;
+  process.env.FAKE_INTERRUPT_ID = 'PIO';
+  process.env.FAKE_COMMIT = 'abcdef1234567890';
+  t.teardown(() => {
+    delete process.env.FAKE_INTERRUPT_ID;
+    delete process.env.FAKE_COMMIT;
+  });
+  const first = await runSweep({ grid, seeds: 1, out, parallel: 1, command });
+  t.same(first.ran, ['euclidean/seed-1']);
+  t.same(first.failed.map((f) => [f.id, f.code]), [['pio-sp/seed-1', 130]]);
+  t.equal(first.results.length, 1, 'the interrupted run is not aggregated');
+  delete process.env.FAKE_INTERRUPT_ID;
+  const second = await runSweep({ grid, seeds: 1, out, parallel: 1, command });
+  t.same(second.skipped, ['euclidean/seed-1']);
+  t.same(second.ran, ['pio-sp/seed-1'], 'rerun, although its folder held a summary.json');
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  t.same(results.trainedAt, { commits: [['abcdef123456', 2]], unrecorded: 0 });
+  t.match(await readFile(join(out, 'results.md'), 'utf8'), /\| commit \(training runs\) \| `abcdef123456` \(2 runs\) \|/);
 });
 
 t.test('--first-seed: seeds S..S+N-1 under their own folders; the command line, machine and plots are recorded', async (t) => {

@@ -68,6 +68,23 @@ t.test('a damaged file is refused with a reason', async (t) => {
   await t.rejects(readCheckpoint(dir), /corrupt/);
   await writeFile(checkpointPath(dir), bytes.subarray(0, 5));
   await t.rejects(readCheckpoint(dir), /not an fgsgd checkpoint/);
+  await writeCheckpoint(dir, sample(1));
+  const good = await readFile(checkpointPath(dir));
+  const headerEnd = 12 + good.readUInt32LE(8);
+  await writeFile(checkpointPath(dir), good.subarray(0, headerEnd - 3));
+  await t.rejects(readCheckpoint(dir), /checkpoint\.ckpt: truncated: the header needs bytes 12\.\.\d+, the file has \d+; the file is damaged/);
+  const badJson = Buffer.from(good);
+  badJson[13] = 0x7b; // '{' where a key's quote was: the header no longer parses
+  await writeFile(checkpointPath(dir), badJson);
+  await t.rejects(readCheckpoint(dir), /the header \(bytes 12\.\.\d+\) is not valid JSON/);
+  // A header whose tensor table points past the body (the sha256 covers the body only).
+  const header = JSON.parse(good.toString('utf8', 12, headerEnd));
+  header.tensors[0].bytes += 4;
+  const h = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(h.byteLength);
+  await writeFile(checkpointPath(dir), Buffer.concat([good.subarray(0, 8), len, h, good.subarray(headerEnd)]));
+  await t.rejects(readCheckpoint(dir), new RegExp(`tensor '${header.tensors[0].name}' \\(weights, shape`));
   await t.rejects(readCheckpoint(`${dir}/nowhere`), /no checkpoint at/);
 });
 

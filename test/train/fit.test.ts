@@ -95,3 +95,34 @@ t.test('stallMs measures the wait for data; --max-steps stops without pulling mo
     t.match(events.at(-1), { type: 'fitEnd', reason: 'maxSteps', steps: 3, epochs: 0 });
   });
 });
+
+t.test('--max-steps on the last batch of an epoch: the epoch ends (epochEnd, counted), still without pulling more', async (t) => {
+  const samples = makeSamples(48);
+  let pulled = 0;
+  const batches = () =>
+    pullable(async function* () {
+      for (let i = 0; i < 6; i++) {
+        pulled++;
+        yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
+      }
+    });
+  await assertNoLeak(t, 'max-steps at an epoch end', async () => {
+    // 6 batches an epoch: the limit falls on the first epoch's last batch.
+    const events = await lastValueFrom(
+      withSession(session({ maxSteps: 6, epochs: 2 }), (s) => fit({ session: s, batches, step: step(s), samplesPerEpoch: 48 })).pipe(toArray()),
+    );
+    t.equal(pulled, 6, 'no batch pulled past --max-steps');
+    t.match(events.find((e) => e.type === 'epochEnd'), { type: 'epochEnd', epoch: 0, step: 6 });
+    t.match(events.at(-1), { type: 'fitEnd', reason: 'maxSteps', steps: 6, epochs: 1, position: { epoch: 1, sampleIndex: 0, step: 6 } });
+    pulled = 0;
+    const mid = await lastValueFrom(
+      withSession(session({ maxSteps: 5, epochs: 2 }), (s) => fit({ session: s, batches, step: step(s), samplesPerEpoch: 48 })).pipe(toArray()),
+    );
+    t.notOk(mid.some((e) => e.type === 'epochEnd'), 'a limit before the last batch cuts the epoch short');
+    t.match(mid.at(-1), { type: 'fitEnd', reason: 'maxSteps', steps: 5, epochs: 0 });
+    const whole = await lastValueFrom(
+      withSession(session({ maxSteps: 6, epochs: 1 }), (s) => fit({ session: s, batches, step: step(s), samplesPerEpoch: 48 })).pipe(toArray()),
+    );
+    t.match(whole.at(-1), { type: 'fitEnd', reason: 'completed', epochs: 1 }, 'a limit equal to the whole run completes it');
+  });
+});

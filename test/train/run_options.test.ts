@@ -5,6 +5,7 @@
 import t from 'tap';
 import { runSchedule, sessionOptions, type PipelineDefaults } from '../../src/train/run.js';
 import { summarize } from '../../src/train/summary.js';
+import { describeConfig } from '../../src/train/optimizer.js';
 import { scheduleAt } from '../../src/fgsgd/schedules.js';
 import type { TrainEvent } from '../../src/events.js';
 import { defaults as fashionMnist } from '../../pipelines/fashion-mnist.js';
@@ -31,6 +32,9 @@ t.test('--model, --weight-decay and --bound reach the session', async (t) => {
   const b = sessionOptions({ out: 'x', bound: 0.1 }, fashionMnist, { trainSamples: 640 });
   t.same(b.optimizer.fgsgd, { bound: 0.1 }, '--bound replaces the default bound');
   t.same(sessionOptions({ out: 'x', model: 'cnn-small', bound: 2 }, sgd).run, { options: { model: 'cnn-small', bound: 2 } }, 'recorded for --resume');
+  // The one-line description (logs, fitStart, summary.json's `optimizer`) names them too.
+  t.equal(describeConfig(s.optimizer), 'fgsgd PIO Sp+Ob+St+Euc lr=0.1 momentum=0.9 weightDecay=0.0005 bound=0.5');
+  t.equal(describeConfig(sessionOptions({ out: 'x', weightDecay: 1e-4 }, sgd).optimizer), 'sgd lr=0.1 momentum=0.9 weightDecay=0.0001', 'no bound for plain SGD');
 });
 
 t.test('--schedule and --lr: the kind, its peak, and its length over the run', async (t) => {
