@@ -77,7 +77,9 @@ t.test('a grid file end to end: results, plots, machine and commit; a second run
   t.match(md, /!\[Test accuracy by configuration\]\(accuracy\.png\)/);
   t.match(md, /!\[Test accuracy during training\]\(curves\.png\)/);
   t.match(md, /\| machine \| .+, \d+ cores/);
-  t.match(md, /\| commit \| `[0-9a-f]{12}`/);
+  t.match(md, /\| commit \(this table\) \| `[0-9a-f]{12}/);
+  t.match(md, /\| commit \(training runs\) \| `[0-9a-f]{12}[^`]*` \(4 runs\) \|/, 'every run recorded the code that trained it');
+  t.same(results.trainedAt.commits.map((c: [string, number]) => [c[0].slice(0, 12), c[1]]), [[results.git.commit.slice(0, 12), 4]]);
   t.match(md, /\| command \| `fgsgd sweep /);
   for (const png of ['accuracy.png', 'curves.png']) {
     const meta = await sharp(join(out, png)).metadata();
