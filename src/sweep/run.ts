@@ -130,12 +130,9 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const parallel = Math.max(1, opts.parallel ?? cpus().length);
   const command = opts.command ?? DEFAULT_COMMAND;
   const result: SweepResult = { ran: [], skipped: [], failed: [], results: [] };
-  const summaries = new Map<string, RunSummary[]>();
+  // Runs end in any order; the table lists them in the grid's order (configuration, then seed).
   const byRun = new Map<string, RunSummary>();
-  const record = (run: Run, s: RunSummary) => {
-    byRun.set(run.id, s);
-    summaries.set(run.config.id, [...(summaries.get(run.config.id) ?? []), s]);
-  };
+  const record = (run: Run, s: RunSummary) => byRun.set(run.id, s);
 
   const pending: Run[] = [];
   for (const run of runs) {
@@ -176,6 +173,11 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   };
   await Promise.all(Array.from({ length: Math.min(parallel, pending.length) }, worker));
 
+  const summaries = new Map<string, RunSummary[]>();
+  for (const run of runs) {
+    const s = byRun.get(run.id);
+    if (s) summaries.set(run.config.id, [...(summaries.get(run.config.id) ?? []), s]);
+  }
   result.results = aggregate(opts.grid.configs, summaries, baselineOf(opts.grid));
   await writeResults(opts, runs, result, byRun, (Date.now() - started) / 1000);
   return result;

@@ -11,6 +11,8 @@ appendFileSync(process.env.FAKE_LOG, `${argv.join(' ')}\n`);
 if (process.env.FAKE_FAIL_ID && argv.includes(process.env.FAKE_FAIL_ID)) process.exit(1);
 const seed = Number(get('seed'));
 const lr = Number(get('lr'));
+// FAKE_DELAY_MS=<ms>: lower seeds take longer, so that runs finish out of seed order.
+if (process.env.FAKE_DELAY_MS) await new Promise((r) => setTimeout(r, Number(process.env.FAKE_DELAY_MS) / seed));
 const interrupted = Boolean(process.env.FAKE_INTERRUPT_ID && argv.includes(process.env.FAKE_INTERRUPT_ID));
 const summary = {
   testAccuracy: lr * 10 + seed / 100, testLoss: 1 / seed, epochs: 2, steps: 10, wallSeconds: 4 * seed, updateShare: 0.05, seed,

@@ -140,3 +140,16 @@ t.test('--first-seed: seeds S..S+N-1 under their own folders; the command line, 
   t.match(md, /!\[Test accuracy by configuration\]\(accuracy\.png\)/);
   t.notMatch(md, /curves\.png/, 'no curves without metrics.jsonl');
 });
+
+t.test('each run\'s accuracy is listed in seed order, whatever order the runs finish in', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'sweep-'));
+  const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
+  process.env.FAKE_LOG = join(out, 'calls.log');
+  process.env.FAKE_DELAY_MS = '900';
+  t.teardown(() => delete process.env.FAKE_DELAY_MS);
+  const r = await runSweep({ grid: { ...grid, configs: [grid.configs[0]!] }, seeds: 3, out, parallel: 3, command });
+  t.same(r.ran, ['euclidean/seed-3', 'euclidean/seed-2', 'euclidean/seed-1'], 'they finished in reverse seed order');
+  // The fake's accuracy is lr·10 + seed/100 = 0.1 + seed/100.
+  t.same(r.results[0]!.accuracies.map((a) => Math.round(a * 100)), [11, 12, 13]);
+  t.match(await readFile(join(out, 'results.md'), 'utf8'), /\| 11\.00, 12\.00, 13\.00 \|/);
+});
