@@ -17,7 +17,8 @@
  * disposes its temporaries itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Position } from './events.js';
@@ -133,27 +134,7 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<st
   prefix.writeUInt32LE(json.byteLength, 8);
 
   const path = checkpointPath(dir);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writev([prefix, json, ...chunks]);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  // Make the rename itself durable.
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
-  } finally {
-    await d.close();
-  }
+  await writeFileAtomic(path, [prefix, json, ...chunks]);
   return path;
 }
 

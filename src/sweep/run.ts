@@ -13,14 +13,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainEvent } from '../events.js';
+import { writeFileAtomic } from '../atomic.js';
 import { log } from '../log.js';
 import { describeRevision, machine, revision } from '../provenance.js';
-export { machine, revision, type Machine, type Revision } from '../provenance.js';
 import { readMetrics } from '../report.js';
 import { aggregate, resultsTable, type ConfigResult, type RunSummary } from './aggregate.js';
 import { expandGrid, type Grid, type Run } from './grid.js';
@@ -211,11 +211,6 @@ function trainingCommits(runs: readonly Run[], byRun: ReadonlyMap<string, RunSum
   return { commits: [...counts].sort((a, b) => b[1] - a[1]), unrecorded };
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
 async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepResult, byRun: ReadonlyMap<string, RunSummary>, seconds: number): Promise<void> {
   await mkdir(opts.out, { recursive: true });
   const host = machine();
@@ -235,7 +230,7 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     ...(trained.unrecorded ? [`not recorded in ${trained.unrecorded} run summar${trained.unrecorded === 1 ? 'y' : 'ies'}`] : []),
   ].join('; ') || 'n/a';
   const baseline = baselineOf(opts.grid);
-  await writeAtomic(
+  await writeFileAtomic(
     join(opts.out, 'results.json'),
     JSON.stringify(
       {
@@ -282,7 +277,7 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     '',
     r.failed.length ? `Failed runs (rerun the sweep to retry them): ${r.failed.map((f) => `\`${f.id}\` (${f.log})`).join(', ')}` : '',
   ].join('\n');
-  await writeAtomic(join(opts.out, 'results.md'), md + '\n');
+  await writeFileAtomic(join(opts.out, 'results.md'), md + '\n');
 }
 
 function toArgvText(args: Grid['base']): string {

@@ -6,10 +6,11 @@
  * - `runPipeline`: subscribe to a pipeline's events, write `summary.json` and the report, and
  *   say how the run ended (`exitCode`).
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
+import { writeFileAtomic } from '../atomic.js';
 import { readCheckpoint } from '../checkpoint.js';
 import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
@@ -230,10 +231,8 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   });
   const summary: Summary = { ...summarize(events, training, options.pipeline ?? 'pipeline'), git: revision() };
   await mkdir(options.out, { recursive: true });
-  // Atomic: a sweep reads summary.json to tell finished runs, and a kill must not leave half of one.
-  const file = join(options.out, 'summary.json');
-  await writeFile(`${file}.tmp`, JSON.stringify(summary, null, 2) + '\n');
-  await rename(`${file}.tmp`, file);
+  // Atomic: a sweep reads summary.json to tell finished runs.
+  await writeFileAtomic(join(options.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   try {
     await writeReport(options.out);
   } catch (e) {
