@@ -1,14 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Observable, OperatorFunction } from 'rxjs';
-import type { EvalEnd, TrainEvent } from '../src/events.js';
+import type { EvalEnd, EvalSplit, TrainEvent } from '../src/events.js';
 import { pullFrom } from '../src/data/pull.js';
+import { DeadChannelCounter, deadChannelProbe, type DeadChannelProbe } from '../src/train/dead_channels.js';
 import type { Batch } from '../src/train/fit.js';
 import { streamOnDemand } from '../src/train/on_demand.js';
 
 export interface EvaluateOptions {
   model: tf.LayersModel;
-  /** The test set, as a fresh (pull-through) batch stream per evaluation. */
+  /** The evaluated set (the test set by default), as a fresh (pull-through) batch stream per evaluation. */
   batches: () => Observable<Batch>;
+  /**
+   * Which set `batches` holds, recorded as the event's `split` (default 'test'). A 'validation'
+   * evaluation reports its loss and accuracy in the same `testLoss`/`testAccuracy` fields.
+   */
+  split?: EvalSplit;
+  /**
+   * Count the dead channels of the model's first ReLU over the set (src/train/dead_channels.ts),
+   * as the event's `deadChannels`. Default: true for the test split, false for validation.
+   */
+  deadChannels?: boolean;
   /** Evaluate after every `everyEpochs` epochs (default 1; 0: only at the end). */
   everyEpochs?: number;
   /**
@@ -19,17 +30,20 @@ export interface EvaluateOptions {
 }
 
 /**
- * Test loss and accuracy of the model (inference mode) over the whole test stream, emitted as
- * `evalEnd` right after the `epochEnd` (or `fitEnd`) that triggered it. Other events pass through.
+ * Loss and accuracy of the model (inference mode) over the whole test (or validation) stream,
+ * emitted as `evalEnd` right after the `epochEnd` (or `fitEnd`) that triggered it, with the dead
+ * channels of the first ReLU on the test split. Other events pass through.
  *
  * Demand-preserving (src/train/on_demand.ts): `fit` trains no further batch until the evaluation
  * is done, so it measures exactly the weights at the end of the epoch.
  *
  * Tensor ownership: it disposes every test batch it pulls; intermediates are freed in `tf.tidy`.
+ * The dead-channel probe shares the model's layers and holds no tensors of its own.
  *
  * @example
  * ```ts
  * fit({ ... }).pipe(
+ *   evaluate({ model, split: 'validation', batches: () => readIdx({ ...train, offset: n - k }).pipe(batch({ size: 256 }), toTensors()) }),
  *   evaluate({ model, batches: () => readIdx(test).pipe(batch({ size: 256 }), toTensors()) }),
  * );
  * ```
@@ -37,8 +51,12 @@ export interface EvaluateOptions {
 export function evaluate(options: EvaluateOptions): OperatorFunction<TrainEvent, TrainEvent> {
   const everyEpochs = options.everyEpochs ?? 1;
   const atEnd = options.atEnd ?? true;
+  const split = options.split ?? 'test';
+  const countDead = options.deadChannels ?? split === 'test';
   return streamOnDemand<TrainEvent, TrainEvent>(() => {
     let evaluatedStep = -1;
+    // Built at the first evaluation, once per subscription (null: the model has no ReLU to probe).
+    let probe: DeadChannelProbe | null | undefined;
     return {
       async *handle(e) {
         yield e;
@@ -48,15 +66,27 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<TrainEvent,
         if (!due) return;
         const epoch = e.type === 'epochEnd' ? e.epoch : e.position.epoch;
         evaluatedStep = e.type === 'epochEnd' ? e.step : e.steps;
-        yield await evaluateOnce(options.model, options.batches(), epoch, evaluatedStep);
+        if (countDead && probe === undefined) probe = deadChannelProbe(options.model);
+        yield await evaluateOnce(options.model, options.batches(), epoch, evaluatedStep, { split, probe: countDead ? probe : undefined });
       },
     };
   });
 }
 
-/** One pass over `batches$`; returns the `evalEnd` event. Disposes every batch. */
-export async function evaluateOnce(model: tf.LayersModel, batches$: Observable<Batch>, epoch: number, step: number): Promise<EvalEnd> {
+/**
+ * One pass over `batches$`; returns the `evalEnd` event. Disposes every batch. With `probe` the
+ * event has `deadChannels` (null when the probe is null, the model having no ReLU, or the set is
+ * empty); without it, no such field.
+ */
+export async function evaluateOnce(
+  model: tf.LayersModel,
+  batches$: Observable<Batch>,
+  epoch: number,
+  step: number,
+  options: { split?: EvalSplit; probe?: DeadChannelProbe | null } = {},
+): Promise<EvalEnd> {
   const t0 = performance.now();
+  const dead = options.probe ? new DeadChannelCounter(options.probe) : undefined;
   const controller = new AbortController();
   let lossSum = 0;
   let correct = 0;
@@ -74,6 +104,7 @@ export async function evaluateOnce(model: tf.LayersModel, batches$: Observable<B
         });
         const [l, c] = sums.dataSync() as Float32Array;
         sums.dispose();
+        dead?.add(b.x);
         lossSum += l!;
         correct += c!;
         images += b.x.shape[0];
@@ -89,9 +120,11 @@ export async function evaluateOnce(model: tf.LayersModel, batches$: Observable<B
     type: 'evalEnd',
     epoch,
     step,
+    split: options.split ?? 'test',
     testLoss: images ? lossSum / images : NaN,
     testAccuracy: images ? correct / images : NaN,
     images,
     ms: performance.now() - t0,
+    ...(options.probe !== undefined ? { deadChannels: dead && images ? dead.result() : null } : {}),
   };
 }

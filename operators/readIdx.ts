@@ -9,7 +9,9 @@ export interface ReadIdxOptions {
   images: string;
   /** IDX labels file, gzipped or not: ubyte or int32 `[n]`. */
   labels: string;
-  /** Emit only the first `limit` samples. */
+  /** Skip the first `offset` samples (default 0); keys keep the samples' true indices. */
+  offset?: number;
+  /** Emit at most `limit` samples (from `offset` on). */
   limit?: number;
 }
 
@@ -18,8 +20,11 @@ export interface ReadIdxOptions {
  *
  * Both files are read whole when the stream is first pulled (Fashion-MNIST's training images are
  * 47 MB unpacked); samples are then made one per pull, each a fresh copy of its pixels
- * (`Uint8Array`, HWC, values 0..255). Every subscription reads the files again. Errors name the
- * file and byte offset (`TruncatedDataError`, `DataFormatError`). Creates no tensors.
+ * (`Uint8Array`, HWC, values 0..255). `offset` and `limit` select the samples
+ * `[offset, offset + limit)` (e.g. a held-out tail: `{ offset: n - k }`); keys are `<file>:<index>`
+ * with the index in the file. Every subscription reads the files again. Errors name the file and
+ * byte offset (`TruncatedDataError`, `DataFormatError`); an `offset` past the file's samples is a
+ * `RangeError` naming the file. Creates no tensors.
  *
  * The result is pull-driven (see `src/data/README.md`): nothing is read until a consumer pulls.
  *
@@ -35,7 +40,8 @@ export interface ReadIdxOptions {
  * ```
  */
 export function readIdx(options: ReadIdxOptions): PullObservable<Sample> {
-  const { images, labels, limit = Infinity } = options;
+  const { images, labels, offset = 0, limit = Infinity } = options;
+  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`readIdx: offset must be a non-negative integer, got ${offset}`);
   return pullable<Sample>(async function* (signal) {
     const [img, lab] = await Promise.all([readIdxFile(images), readIdxFile(labels)]);
     if (img.dtype !== 'uint8' || (img.shape.length !== 3 && img.shape.length !== 4)) {
@@ -51,8 +57,9 @@ export function readIdx(options: ReadIdxOptions): PullObservable<Sample> {
     const [, h, w, c = 1] = img.shape as [number, number, number, number?];
     const per = h * w * c;
     const name = basename(images);
-    const count = Math.min(n, limit);
-    for (let i = 0; i < count; i++) {
+    if (offset > n) throw new RangeError(`${images}: offset ${offset} is past its ${n} samples`);
+    const end = Math.min(n, offset + limit);
+    for (let i = offset; i < end; i++) {
       if (signal.aborted) return;
       yield {
         key: `${name}:${i}`,

@@ -38,6 +38,7 @@ const EVAL_BATCH = 250;
 
 export default function cifar10(o: RunOptions, d: PipelineDefaults = defaults): Observable<TrainEvent> {
   if (!o.data) throw new Error(`pipeline 'cifar10': --data must name the directory with the CIFAR-10 binary batches`);
+  if (o.validation !== undefined) throw new Error(`pipeline 'cifar10' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   return from(locateCifar(o.data)).pipe(
     switchMap(({ train, test }) =>
       // The sample count lets --schedule cosine|step stretch over the run.

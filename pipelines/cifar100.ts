@@ -51,6 +51,7 @@ const EVAL_BATCH = 250;
 
 export default function cifar100(o: RunOptions, d: PipelineDefaults = defaults): Observable<TrainEvent> {
   if (!o.data) throw new Error(`pipeline 'cifar100': --data must name the directory with the CIFAR-100 binary files (train.bin, test.bin)`);
+  if (o.validation !== undefined) throw new Error(`pipeline 'cifar100' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   const files = Promise.all([cifarPaths(o.data, 'train', 'cifar100'), cifarPaths(o.data, 'test', 'cifar100')]);
   return from(files).pipe(
     switchMap(([train, test]) =>

@@ -58,6 +58,7 @@ const heldOut = (s: EncodedSample) => createHash('sha1').update(s.key).digest()[
 
 export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'numClasses'> = defaults): Observable<TrainEvent> {
   if (!o.data) throw new Error(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class`);
+  if (o.validation !== undefined) throw new Error(`pipeline 'image-folder' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   const [height, width, channels] = d.inputShape;
   if (channels !== 1 && channels !== 3) throw new RangeError(`pipeline 'image-folder': inputShape must have 1 or 3 channels (got ${channels})`);
   // Counted per epoch (each epoch meets the same unreadable files again); test skips apart.

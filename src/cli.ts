@@ -5,7 +5,9 @@
  *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--optimizer sgd|fgsgd]
  *           [--grouping PI|PO|PIO] [--manifolds Sp+Ob+St+Euc] [--lr X]
  *           [--schedule constant|step|cosine|robbins-monro] [--momentum X] [--weight-decay X]
- *           [--bound B] [--batch N] [--out DIR] [--resume DIR] [--checkpoint-every N] [--strict]
+ *           [--radius init|data[:BAND]|bound:B] [--radius-layer LAYER=POLICY[,...]]
+ *           [--step-rule adaptive|adaptive-stored|fixed] [--group-size N] [--lambda-floor X]
+ *           [--lambda-every N] [--bound B] [--batch N] [--out DIR] [--resume DIR] [--checkpoint-every N] [--strict]
  *           [--no-progress]
  *     fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
  *
@@ -27,6 +29,8 @@ import { BACKEND_NAMES } from './backend/index.js';
 import { SCHEDULES, type ScheduleName } from './fgsgd/schedules.js';
 import { STRATEGIES } from './fgsgd/grouping.js';
 import { parseManifoldMix } from './fgsgd/grouping.js';
+import { STEP_RULES } from './fgsgd/optimizer.js';
+import { parseRadius, parseRadiusLayers } from './fgsgd/radius.js';
 import { log } from './log.js';
 import { MODELS } from './models/index.js';
 import { expandGrid } from './sweep/grid.js';
@@ -57,11 +61,21 @@ options:
   --schedule NAME           ${SCHEDULE_NAMES.join('|')} over the run (step: ×0.1 at 50% and 75%)
   --momentum X              momentum in [0, 1)
   --weight-decay X          weight decay (≥ 0) on Euclidean parameters
-  --bound B                 FG-SGD's bound on constrained norms (> 0)
+  --radius POLICY            FG-SGD's radius of the constrained kernels: init (each keeps its
+                            initializer's expected norm; default), data[:BAND] (the paper's γ/λ,
+                            clamped to [init/BAND, init·BAND], BAND 2), bound:B (every norm B)
+  --radius-layer L=POLICY   the policy of one layer, e.g. conv1=1.41 (a number N is bound:N);
+                            repeatable, or comma-separated
+  --step-rule NAME          ${STEP_RULES.join('|')} (FG-SGD; default adaptive, on the unit manifold)
+  --group-size N            kernels per group (FG-SGD; default 8)
+  --lambda-floor X          smallest λ of the data policy (default 1e-6)
+  --lambda-every N          data policy: λ statistics every N steps (default 10)
+  --bound B                 the same as --radius bound:B
   --batch N                 batch size
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N      also checkpoint every N steps
+  --validation N            hold the last N training images out as a validation set (fashion-mnist, idx, default)
   --strict                  fail on unreadable samples instead of skipping them
   --no-progress             no progress bar (it is drawn only on a terminal anyway)
   -h, --help                this text
@@ -106,10 +120,17 @@ const OPTIONS = {
   momentum: { type: 'string' },
   'weight-decay': { type: 'string' },
   bound: { type: 'string' },
+  radius: { type: 'string' },
+  'radius-layer': { type: 'string', multiple: true },
+  'step-rule': { type: 'string' },
+  'group-size': { type: 'string' },
+  'lambda-floor': { type: 'string' },
+  'lambda-every': { type: 'string' },
   batch: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
+  validation: { type: 'string' },
   strict: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -166,13 +187,17 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
   }
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (!pipeline && !v.resume) throw new UsageError('missing pipeline name or file; usage: fgsgd train <pipeline> [options]');
-  if (v.manifolds !== undefined) {
+  const usage = <T>(f: () => T): T => {
     try {
-      parseManifoldMix(v.manifolds, '--manifolds');
+      return f();
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-  }
+  };
+  if (v.manifolds !== undefined) usage(() => parseManifoldMix(v.manifolds!, '--manifolds'));
+  if (v.radius !== undefined) usage(() => parseRadius(v.radius!, '--radius'));
+  if (v.radius !== undefined && v.bound !== undefined) throw new UsageError(`--bound B is --radius bound:B; give one of them`);
+  const radiusLayers = v['radius-layer'] ? usage(() => parseRadiusLayers(v['radius-layer']!.flatMap((x) => x.split(',')))) : undefined;
   const options: Partial<RunOptions> = {
     pipeline,
     data: v.data,
@@ -189,10 +214,17 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     momentum: number('momentum', v.momentum, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
     weightDecay: number('weight-decay', v['weight-decay'], (n) => n >= 0, 'a number ≥ 0'),
     bound: number('bound', v.bound, (n) => n > 0, 'a positive number'),
+    radius: v.radius,
+    radiusLayers,
+    stepRule: oneOf('step-rule', v['step-rule'], STEP_RULES),
+    groupSize: positiveInt('group-size', v['group-size']),
+    lambdaFloor: number('lambda-floor', v['lambda-floor'], (n) => n > 0, 'a positive number'),
+    lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
     batch: positiveInt('batch', v.batch),
     out: v.out,
     resume: v.resume,
     checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']),
+    validation: positiveInt('validation', v.validation),
     strict: v.strict,
     progress: v['no-progress'] ? false : undefined,
   };

@@ -96,14 +96,41 @@ export interface Renormalized {
   maxNormByGroupKind: NormsByGroupKind;
 }
 
+/** Which held-out set an evaluation measured. */
+export type EvalSplit = 'test' | 'validation';
+
+/**
+ * Output channels of the model's first ReLU that are zero for every image and position of the
+ * evaluated set (src/train/dead_channels.ts).
+ */
+export interface DeadChannels {
+  /** Name of the first ReLU's layer (a layer with activation 'relu', or a ReLU layer). */
+  layer: string;
+  dead: number;
+  channels: number;
+}
+
 export interface EvalEnd {
   type: 'evalEnd';
   epoch: number;
   step: number;
+  /**
+   * The set evaluated; absent (metrics written before it was recorded) means 'test'. The loss and
+   * accuracy keep their names for either split, so `testLoss`/`testAccuracy` of a 'validation'
+   * evaluation are the validation set's: consumers that want the test set use `isTestEval`.
+   */
+  split?: EvalSplit;
   testLoss: number;
   testAccuracy: number;
   images: number;
   ms: number;
+  /** Dead channels of the first ReLU over this set (test evaluations; absent when not measured, null without a ReLU). */
+  deadChannels?: DeadChannels | null;
+}
+
+/** An evaluation of the test set (not of a validation set held out of the training data). */
+export function isTestEval(e: TrainEvent): e is EvalEnd {
+  return e.type === 'evalEnd' && (e.split ?? 'test') === 'test';
 }
 
 export interface EpochEnd {

@@ -1,8 +1,9 @@
 /**
  * The end-of-run report: `DIR/report.md` with the run's results and four plots, built from
  * `DIR/metrics.jsonl` (so a resumed run's report covers its whole history):
- * - `loss.png`: training loss per step (smoothed) and test loss per evaluation;
- * - `accuracy.png`: training accuracy per step (smoothed) and test accuracy per evaluation;
+ * - `loss.png`: training loss per step (smoothed) and test (and validation) loss per evaluation;
+ * - `accuracy.png`: training accuracy per step (smoothed) and test (and validation) accuracy per
+ *   evaluation;
  * - `lr.png`: the learning rate per step;
  * - `norms.png`: the largest Frobenius and spectral norm of the kernel matrices per manifold type,
  *   at each refresh of ℜ (and at the end).
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { TrainEvent } from './events.js';
+import { isTestEval, type EvalEnd, type TrainEvent } from './events.js';
 
 /** Most points per series in a plot; longer series are thinned evenly. */
 const MAX_POINTS = 1500;
@@ -58,7 +59,11 @@ export function chartRows(events: readonly TrainEvent[]): Record<'loss' | 'accur
       }),
     );
   };
-  const evals = events.filter((e): e is Extract<TrainEvent, { type: 'evalEnd' }> => e.type === 'evalEnd');
+  // Test and validation evaluations as separate series (validation ones reuse the test fields).
+  const evalSeries = (key: 'testLoss' | 'testAccuracy'): Row[] =>
+    events
+      .filter((e): e is EvalEnd => e.type === 'evalEnd' && Number.isFinite(e[key]))
+      .map((e) => ({ step: e.step, value: e[key], series: isTestEval(e) ? 'test' : 'validation' }));
   const norms: Row[] = [];
   for (const e of events) {
     const m = e.type === 'renormalized' || e.type === 'fitEnd' ? e.maxNormByGroupKind : undefined;
@@ -68,11 +73,8 @@ export function chartRows(events: readonly TrainEvent[]): Record<'loss' | 'accur
     }
   }
   return {
-    loss: [...smooth('loss', 'train (smoothed)'), ...evals.filter((e) => Number.isFinite(e.testLoss)).map((e) => ({ step: e.step, value: e.testLoss, series: 'test' }))],
-    accuracy: [
-      ...smooth('accuracy', 'train (smoothed)'),
-      ...evals.filter((e) => Number.isFinite(e.testAccuracy)).map((e) => ({ step: e.step, value: e.testAccuracy, series: 'test' })),
-    ],
+    loss: [...smooth('loss', 'train (smoothed)'), ...evalSeries('testLoss')],
+    accuracy: [...smooth('accuracy', 'train (smoothed)'), ...evalSeries('testAccuracy')],
     lr: thin(steps.map((e) => ({ step: e.step, value: e.lr, series: 'learning rate' }))),
     norms,
   };
@@ -140,7 +142,7 @@ export async function writeReport(dir: string): Promise<string> {
     ['norms', 'Largest kernel norms per manifold type', 'norm', 'linear'],
   ];
   const lines = ['# Training report', ''];
-  const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'updateShare', 'weightsDigest'];
+  const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'validationAccuracy', 'validationLoss', 'deadChannels', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'updateShare', 'weightsDigest'];
   if (Object.keys(summary).length) {
     lines.push('| | |', '|---|---|');
     for (const k of keys) if (k in summary) lines.push(`| ${k} | ${format(summary[k])} |`);
@@ -168,5 +170,7 @@ export async function writeReport(dir: string): Promise<string> {
 
 function format(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+  // deadChannels
+  if (v && typeof v === 'object' && 'dead' in v && 'channels' in v && 'layer' in v) return `${String(v.dead)} of ${String(v.channels)} (${String(v.layer)})`;
   return String(v);
 }

@@ -35,6 +35,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Rng } from '../random.js';
+import { TRUNCATED_NORMAL_VARIANCE } from './radius.js';
 import { MANIFOLD_TAGS, parseManifoldTags } from '../manifolds/index.js';
 
 export const STRATEGIES = ['PI', 'PO', 'PIO'] as const;
@@ -81,6 +82,13 @@ export interface WeightSpec {
   shape: number[];
   /** 'kernel' for the constrained weights of conv and dense layers. */
   role: 'kernel' | 'other';
+  /** Kernels: the layer's kernel initializer (its class name), when the model says. */
+  initializer?: string;
+  /**
+   * Kernels: E[w²] of one element under that initializer (`initializerSecondMoment`), the basis
+   * of the `init` radius policy; absent when the initializer is unknown.
+   */
+  initSecondMoment?: number;
 }
 
 export interface GroupInfo {
@@ -151,10 +159,78 @@ export function weightSpecsOf(model: tf.LayersModel): WeightSpec[] {
       seen.add(variableName);
       const weightName = w.originalName ?? w.name;
       const isKernel = /(^|\/)kernel$/.test(weightName) && w.shape.length >= 2;
-      specs.push({ layerName: layer.name, weightName, variableName, shape: [...w.shape], role: isKernel ? 'kernel' : 'other' });
+      const spec: WeightSpec = { layerName: layer.name, weightName, variableName, shape: [...w.shape], role: isKernel ? 'kernel' : 'other' };
+      const init = isKernel ? (layer as unknown as { kernelInitializer?: InitializerLike }).kernelInitializer : undefined;
+      if (init) {
+        spec.initializer = init.getClassName();
+        const m = initializerSecondMoment(init, w.shape);
+        if (m !== undefined) spec.initSecondMoment = m;
+      }
+      specs.push(spec);
     }
   }
   return specs;
+}
+
+interface InitializerLike {
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+}
+
+/** tfjs-layers' fans of a kernel shape (channels last): [fanIn, fanOut]. */
+function fans(shape: readonly number[]): [number, number] {
+  if (shape.length === 2) return [shape[0]!, shape[1]!];
+  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return [shape[shape.length - 2]! * receptive, shape[shape.length - 1]! * receptive];
+}
+
+/**
+ * E[w²] of one element drawn by a tfjs-layers initializer for a kernel of `shape`, from the
+ * initializer's class and config, exactly as tfjs draws (its truncated normal is cut at ±2σ and
+ * not rescaled, so its variance is `TRUNCATED_NORMAL_VARIANCE`·σ²). Covers the variance-scaling
+ * family (He, Glorot, LeCun, VarianceScaling), RandomNormal, TruncatedNormal, RandomUniform,
+ * Orthogonal, Constant, Ones and Zeros; undefined for any other.
+ */
+export function initializerSecondMoment(init: InitializerLike, shape: readonly number[]): number | undefined {
+  const c = init.getConfig() as Record<string, number | string | undefined>;
+  const num = (k: string, d: number) => (typeof c[k] === 'number' ? (c[k] as number) : d);
+  const [fanIn, fanOut] = fans(shape);
+  switch (init.getClassName()) {
+    case 'VarianceScaling':
+    case 'HeNormal':
+    case 'HeUniform':
+    case 'GlorotNormal':
+    case 'GlorotUniform':
+    case 'LeCunNormal':
+    case 'LeCunUniform': {
+      const n = c.mode === 'fanIn' ? fanIn : c.mode === 'fanOut' ? fanOut : (fanIn + fanOut) / 2;
+      const scale = num('scale', 1) / Math.max(1, n);
+      return c.distribution === 'normal' ? TRUNCATED_NORMAL_VARIANCE * scale : scale;
+    }
+    case 'RandomNormal':
+      return num('stddev', 0.05) ** 2 + num('mean', 0) ** 2;
+    case 'TruncatedNormal':
+      return TRUNCATED_NORMAL_VARIANCE * num('stddev', 0.05) ** 2 + num('mean', 0) ** 2;
+    case 'RandomUniform': {
+      const a = num('minval', -0.05);
+      const b = num('maxval', 0.05);
+      return (a * a + a * b + b * b) / 3;
+    }
+    case 'Orthogonal': {
+      // Rows of the flattened [Π shape[:-1], cout] matrix (or its columns) are orthonormal, × gain.
+      const cols = shape[shape.length - 1]!;
+      const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      return (num('gain', 1) ** 2 * Math.min(rows, cols)) / (rows * cols);
+    }
+    case 'Constant':
+      return num('value', 0) ** 2;
+    case 'Ones':
+      return 1;
+    case 'Zeros':
+      return 0;
+    default:
+      return undefined;
+  }
 }
 
 function largestDivisorAtMost(n: number, cap: number): number {

@@ -25,7 +25,19 @@ export {
   type KernelPlan,
   type KernelSlice,
 } from './grouping.js';
-export { radiiFor, gammaOf, unitLambdas, DEFAULT_BOUND, type RadiusOptions } from './radius.js';
+export {
+  radiiFor,
+  gammaOf,
+  unitLambdas,
+  initNorm,
+  parseRadius,
+  parseRadiusLayers,
+  needsStatistics,
+  DEFAULT_RADIUS,
+  DEFAULT_DATA_BAND,
+  type RadiusOptions,
+  type RadiusPolicy,
+} from './radius.js';
 export {
   Renormalizer,
   normsReport,

@@ -5,12 +5,18 @@
  * 1. rgrad = egrad2rgrad(X, G) on the ℜ-scaled manifold (`scaled(M, ℜ)`); Euclidean parameters
  *    first get weight decay G + wd·X.
  * 2. d = μ·m + rgrad with the momentum buffer m (μ = 0: d = rgrad), and the step v = −r·d with
- *    - 'adaptive' (default): r = g(t) / max(1, ‖d‖²·max((2ρ + ‖d‖)², 1 + c·(ρ + ‖d‖))), where ‖d‖
- *      is the norm of the group's direction in the product metric (√Σ over the group's kernels)
- *      **[choice]**, ρ = diameter·ℜ (the largest over the group's kernels, or with
- *      `rho: 'product'` the product's diameter √Σ(diameter·ℜ)²) and c = max curvature/ℜ²;
- *      Euclidean groups (ρ = ∞, c = 0) take the plain step r = g(t) **[choice]**;
+ *    - 'adaptive' (default): r = g(t) / max(1, n²·max((2ρ + n)², 1 + c·(ρ + n))), the rule
+ *      evaluated on the unit manifold **[choice]**: n = √Σ‖d‖²/ℜ² is the norm of the group's
+ *      direction in the product metric of the unit manifolds (each kernel's d divided by its ℜ),
+ *      ρ the unit diameter (the largest over the group's kernels, or with `rho: 'product'` the
+ *      product's diameter √Σ diameter²) and c the unit curvature bound. Its throttling is then
+ *      scale-free: with ℜ ×k (and the gradient of the same function of the unit-scale weights,
+ *      ×k) the stored-coordinate update is exactly ×k;
+ *    - 'adaptive-stored': the same rule on the ℜ-scaled manifold (n = √Σ‖d‖², ρ = diameter·ℜ,
+ *      c = curvature/ℜ²), whose throttling depends on ℜ (at ℜ = 0.1 it cut steps to 4–13% of
+ *      g(t)); kept to reproduce earlier results;
  *    - 'fixed': r = g(t).
+ *    Euclidean groups (ρ = ∞, c = 0) take the plain step r = g(t) in both adaptive rules **[choice]**.
  * 3. Y = retr(X, v) (default) or expmap(X, v) where the manifold has one; the momentum buffer is
  *    carried to Y by vector transport (projection onto the tangent space at Y).
  * A group whose direction has a non-finite norm (NaN/Inf in its gradient) is not updated: its
@@ -25,8 +31,9 @@
  * whatever the number of kernels. The non-kernel weights are updated together the same way.
  *
  * Renormalization (implementation (b)): the model's variables hold the scaled weights ℜ·X; ℜ of
- * every component comes from `radiiFor` (γ, λ, the bound). `setLambdas` changes λ (the
- * renormalizer calls it at each refresh) and rescales the variables by ℜnew/ℜold.
+ * every component comes from `radiiFor` (γ and the radius policy: the initializer's norm, λ, or a
+ * bound). `setLambdas` changes λ (the renormalizer calls it at each refresh; it matters only under
+ * the `data` policy) and rescales the variables by ℜnew/ℜold.
  *
  * Plain SGD with momentum is this optimizer with every group Euclidean (`manifolds: 'Euc'`).
  *
@@ -37,14 +44,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type StiefelRetraction } from '../manifolds/index.js';
 import { planKernel, type Grouping, type KernelGrouping, type KernelPlan } from './grouping.js';
-import { radiiFor, type RadiusOptions } from './radius.js';
+import { checkRadiusOptions, DEFAULT_LAMBDA_FLOOR, DEFAULT_RADIUS, radiiFor, type RadiusOptions } from './radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from './schedules.js';
 
 export interface FGSGDConfig extends RadiusOptions {
   /** g(t): a constant rate or a schedule config (`schedules.ts`). */
   lr: number | ScheduleConfig;
-  /** 'adaptive' (the spec's rule, default) or 'fixed' (r = g(t)). */
-  step?: 'adaptive' | 'fixed';
+  /** 'adaptive' (the spec's rule on the unit manifold, default), 'adaptive-stored' (on the ℜ-scaled one) or 'fixed' (r = g(t)). */
+  step?: StepRule;
   /** ρ of a group: 'component' (largest kernel diameter·ℜ, default) or 'product' (√Σ). */
   rho?: 'component' | 'product';
   /** Momentum μ (default 0). */
@@ -61,7 +68,12 @@ export interface FGSGDConfig extends RadiusOptions {
   projectOnFirstStep?: boolean;
 }
 
+export const STEP_RULES = ['adaptive', 'adaptive-stored', 'fixed'] as const;
+export type StepRule = (typeof STEP_RULES)[number];
+
 export type ResolvedConfig = Required<Omit<FGSGDConfig, 'lr'>> & { lr: ScheduleConfig };
+
+/** Defaults of everything FG-SGD decides, in one place. */
 
 const DEFAULTS: Omit<ResolvedConfig, 'lr'> = {
   step: 'adaptive',
@@ -72,22 +84,26 @@ const DEFAULTS: Omit<ResolvedConfig, 'lr'> = {
   stiefelRetraction: 'qr',
   stabilizeEvery: 100,
   projectOnFirstStep: true,
-  bound: 1,
-  cap: true,
+  radius: DEFAULT_RADIUS,
+  radiusLayers: {},
   gamma: 'spec',
-  lambdaFloor: 1e-6,
+  lambdaFloor: DEFAULT_LAMBDA_FLOOR,
 };
 
 function resolve(config: FGSGDConfig, base?: ResolvedConfig): ResolvedConfig {
   const merged = { ...DEFAULTS, ...base, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) } as FGSGDConfig;
   const cfg = { ...merged, lr: toSchedule(merged.lr) } as ResolvedConfig;
-  if (!['adaptive', 'fixed'].includes(cfg.step)) throw new Error(`fgsgd: unknown step '${cfg.step}'; valid: adaptive, fixed.`);
+  if (!(STEP_RULES as readonly string[]).includes(cfg.step)) throw new Error(`fgsgd: unknown step rule '${cfg.step}'; valid: ${STEP_RULES.join(', ')}.`);
   if (!['component', 'product'].includes(cfg.rho)) throw new Error(`fgsgd: unknown rho '${cfg.rho}'; valid: component, product.`);
   if (!['retr', 'exp'].includes(cfg.map)) throw new Error(`fgsgd: unknown map '${cfg.map}'; valid: retr, exp.`);
   if (!['spec', 'one'].includes(cfg.gamma)) throw new Error(`fgsgd: unknown gamma '${cfg.gamma}'; valid: spec, one.`);
   if (!(cfg.momentum >= 0 && cfg.momentum < 1)) throw new Error(`fgsgd: momentum must lie in [0, 1), got ${cfg.momentum}.`);
   if (!(cfg.weightDecay >= 0)) throw new Error(`fgsgd: weightDecay must be ≥ 0, got ${cfg.weightDecay}.`);
-  if (!(cfg.bound > 0)) throw new Error(`fgsgd: bound must be > 0, got ${cfg.bound}.`);
+  try {
+    checkRadiusOptions(cfg);
+  } catch (e) {
+    throw new Error(`fgsgd: ${(e as Error).message}`);
+  }
   if (!(Number.isInteger(cfg.stabilizeEvery) && cfg.stabilizeEvery >= 0)) throw new Error(`fgsgd: stabilizeEvery must be an integer ≥ 0.`);
   return cfg;
 }
@@ -126,6 +142,8 @@ interface SliceState {
   /** ρ and c per group (adaptive step, non-Euclidean slices). */
   rho?: tf.Tensor1D;
   curv?: tf.Tensor1D;
+  /** 1/ℜ² per position, [count] (the unit-manifold adaptive rule; owned). */
+  invRadiusSq?: tf.Tensor1D;
   /** Momentum buffer, [count, rows, cols] (owned). */
   buffer?: tf.Tensor;
 }
@@ -394,22 +412,26 @@ export class FGSGD extends tf.Optimizer {
       sl.radius?.dispose();
       sl.rho?.dispose();
       sl.curv?.dispose();
+      sl.invRadiusSq?.dispose();
       sl.radius = tf.keep(tf.tensor3d(r, [sl.count, 1, 1]));
       sl.manifold = scaled(base, sl.radius);
-      // ρ and c per group from the unit manifold's constants (the scaled wrapper's would sync).
+      // ρ and c per group from the unit manifold's constants (the scaled wrapper's would sync):
+      // as they are for the unit-manifold rule, scaled by ℜ for 'adaptive-stored'.
+      const stored = this.cfg.step === 'adaptive-stored';
       const diam = base.diameter(shape);
       const curv = base.curvature(shape);
       const rho = new Float32Array(sl.numGroups);
       const c = new Float32Array(sl.numGroups);
       for (let q = 0; q < sl.count; q++) {
         const g = seg[q]!;
-        const rq = diam * r[q]!;
+        const rq = stored ? diam * r[q]! : diam;
         rho[g] = this.cfg.rho === 'product' ? rho[g]! + rq * rq : Math.max(rho[g]!, rq);
-        c[g] = Math.max(c[g]!, curv / r[q]! ** 2);
+        c[g] = Math.max(c[g]!, stored ? curv / r[q]! ** 2 : curv);
       }
       if (this.cfg.rho === 'product') for (let g = 0; g < sl.numGroups; g++) rho[g] = Math.sqrt(rho[g]!);
       sl.rho = tf.keep(tf.tensor1d(rho));
       sl.curv = tf.keep(tf.tensor1d(c));
+      sl.invRadiusSq = stored ? undefined : tf.keep(tf.tensor1d(r.map((x) => 1 / (x * x))));
     }
   }
 
@@ -422,6 +444,7 @@ export class FGSGD extends tf.Optimizer {
         s.radius?.dispose();
         s.rho?.dispose();
         s.curv?.dispose();
+        s.invRadiusSq?.dispose();
         s.buffer?.dispose();
       }
     }
@@ -559,7 +582,7 @@ export class FGSGD extends tf.Optimizer {
     if (!present.some(Boolean)) return undefined;
     const complete = present.every(Boolean);
     const { momentum: mu, weightDecay: wd } = this.cfg;
-    const adaptive = this.cfg.step === 'adaptive';
+    const adaptive = this.cfg.step !== 'fixed';
     const useExp = this.cfg.map === 'exp';
     const variables = b.members.map((m) => this.variableOf(m.spec.variableName));
     const newBuffers: (tf.Tensor | undefined)[] = [];
@@ -579,9 +602,11 @@ export class FGSGD extends tf.Optimizer {
         if (s.euclidean && wd > 0) g = tf.add(g, tf.mul(x, wd));
         const rgrad = M.egrad2rgrad(x, g);
         const d = mu > 0 && s.buffer ? tf.add(tf.mul(s.buffer, mu), rgrad) : rgrad;
-        // Squared product-metric norm of each group's direction, NaN for a bad group. (A
-        // sorted-segment sum: the slice is ordered by group; wasm lacks UnsortedSegmentSum.)
-        const gsq = tf.sparse.sparseSegmentSum(tf.add(M.inner(x, d, d), f), s.positions, s.segmentIds);
+        // Squared product-metric norm of each group's direction (on the unit manifolds: each
+        // kernel's ‖d‖²/ℜ²), NaN for a bad group. (A sorted-segment sum: the slice is ordered by
+        // group; wasm lacks UnsortedSegmentSum.)
+        const sq = s.invRadiusSq ? tf.mul(M.inner(x, d, d), s.invRadiusSq) : M.inner(x, d, d);
+        const gsq = tf.sparse.sparseSegmentSum(tf.add(sq, f), s.positions, s.segmentIds);
         const okGroup = tf.isFinite(gsq);
         let rateGroup: tf.Tensor;
         if (adaptive && !s.euclidean) {

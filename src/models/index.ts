@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { cnnSmall } from './cnn_small.js';
+import { cnnSmall, cnnSmallBn } from './cnn_small.js';
 import { resnet } from './resnet.js';
 import { wideResnet } from './wrn.js';
 import type { ModelOptions } from './types.js';
@@ -16,6 +16,7 @@ export interface ModelEntry {
 /** The model zoo, one config object per model. */
 export const MODELS: readonly ModelEntry[] = [
   { name: 'cnn-small', defaultInput: [28, 28, 1], build: (o) => cnnSmall({ inputShape: [28, 28, 1], ...o }) },
+  { name: 'cnn-small-bn', defaultInput: [28, 28, 1], build: (o) => cnnSmallBn({ inputShape: [28, 28, 1], ...o }) },
   { name: 'resnet20', defaultInput: [32, 32, 3], build: (o) => resnet(20, { inputShape: [32, 32, 3], ...o }) },
   { name: 'resnet44', defaultInput: [32, 32, 3], build: (o) => resnet(44, { inputShape: [32, 32, 3], ...o }) },
   { name: 'resnet110', defaultInput: [32, 32, 3], build: (o) => resnet(110, { inputShape: [32, 32, 3], ...o }) },

@@ -2,7 +2,8 @@
  * Aggregation of a sweep's run summaries: mean ± sample standard deviation (n − 1) per
  * configuration, each configuration's difference in test accuracy from the grid's baseline with
  * Welch's two-sample t-test (unequal variances, Welch–Satterthwaite degrees of freedom; Student's
- * t distribution from jstat), and the results table.
+ * t distribution from jstat), validation accuracy and dead first-layer channels where the runs
+ * report them, the epoch time relative to the baseline's, and the results table.
  */
 import jStat from 'jstat';
 import type { Revision } from '../provenance.js';
@@ -16,6 +17,10 @@ export interface RunSummary {
   wallSeconds?: number;
   /** Share of step time spent in the optimizer update (FG-SGD or SGD), 0..1. */
   updateShare?: number;
+  /** Accuracy on the validation set held out of the training data (--validation); null without one. */
+  validationAccuracy?: number | null;
+  /** Dead channels of the first ReLU at the last test evaluation (src/train/dead_channels.ts). */
+  deadChannels?: { layer: string; dead: number; channels: number } | null;
   seed?: number;
   /** The code that trained the run (summaries written before it was recorded lack it). */
   git?: Revision;
@@ -51,6 +56,15 @@ export interface ConfigResult {
   updateShare: Stat | null;
   /** Against the baseline; null for the baseline itself and where either side has fewer than 2 runs. */
   vsBaseline: Comparison | null;
+  /** Validation accuracy over the runs; null unless every run has one. */
+  validationAccuracy: Stat | null;
+  /**
+   * Dead channels of the first ReLU (count) over the runs, and that layer's channel count (the
+   * largest among the runs); null unless every run reports them.
+   */
+  deadChannels: (Stat & { channels: number }) | null;
+  /** Mean seconds per epoch over the baseline's mean (1 for the baseline); null where either is unknown. */
+  epochTimeRatio: number | null;
 }
 
 /**
@@ -112,11 +126,16 @@ export function aggregate(
 ): ConfigResult[] {
   const accuracies = new Map(configs.map((c) => [c.id, finiteOrThrow(summaries.get(c.id) ?? [], c.id, 'testAccuracy')]));
   const base = baseline === undefined ? [] : accuracies.get(baseline) ?? [];
+  const secondsPerEpoch = (runs: readonly RunSummary[]) =>
+    optionalStat(runs.map((r) => (r.wallSeconds === undefined ? undefined : r.wallSeconds / Math.max(1, r.epochs))));
+  const baseSeconds = baseline === undefined ? null : secondsPerEpoch(summaries.get(baseline) ?? []);
   const out: ConfigResult[] = [];
   for (const c of configs) {
     const runs = summaries.get(c.id) ?? [];
     if (runs.length === 0) continue;
     const acc = accuracies.get(c.id)!;
+    const seconds = secondsPerEpoch(runs);
+    const dead = optionalStat(runs.map((r) => r.deadChannels?.dead));
     out.push({
       id: c.id,
       label: c.label,
@@ -124,9 +143,12 @@ export function aggregate(
       accuracies: acc,
       testAccuracy: meanStd(acc),
       testLoss: meanStd(finiteOrThrow(runs, c.id, 'testLoss')),
-      secondsPerEpoch: optionalStat(runs.map((r) => (r.wallSeconds === undefined ? undefined : r.wallSeconds / Math.max(1, r.epochs)))),
+      secondsPerEpoch: seconds,
       updateShare: optionalStat(runs.map((r) => r.updateShare)),
       vsBaseline: c.id === baseline ? null : compare(acc, base, baseline!),
+      validationAccuracy: optionalStat(runs.map((r) => r.validationAccuracy ?? undefined)),
+      deadChannels: dead && { ...dead, channels: Math.max(...runs.map((r) => r.deadChannels!.channels)) },
+      epochTimeRatio: seconds && baseSeconds && baseSeconds.mean > 0 ? seconds.mean / baseSeconds.mean : null,
     });
   }
   return out;
@@ -134,6 +156,9 @@ export function aggregate(
 
 const pm = (s: Stat | null, scale = 1, digits = 2) =>
   s === null ? 'n/a' : s.n < 2 ? (s.mean * scale).toFixed(digits) : `${(s.mean * scale).toFixed(digits)} ± ${(s.std * scale).toFixed(digits)}`;
+
+/** `1.3 ± 0.6 of 32`: the mean dead count over the runs, of the first ReLU's channels. */
+const deadCell = (r: ConfigResult) => (r.deadChannels === null ? 'n/a' : `${pm(r.deadChannels, 1, 1)} of ${r.deadChannels.channels}`);
 
 const signed = (x: number, digits: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 
@@ -148,18 +173,20 @@ function comparisonCell(r: ConfigResult, baseline: string | undefined): string {
 
 /**
  * The results table in Markdown: accuracy and error in %, each run's accuracy, the difference from
- * the baseline in percentage points with its 95% interval and p-value, loss, s/epoch, update share in %.
- * `baseline` names the row to mark as such (the one `aggregate` compared against).
+ * the baseline in percentage points with its 95% interval and p-value, loss, s/epoch, update share
+ * in %, validation accuracy in %, dead first-layer channels (of the layer's channels), and the
+ * epoch time relative to the baseline's. `baseline` names the row to mark as such (the one
+ * `aggregate` compared against).
  */
 export function resultsTable(rows: readonly ConfigResult[], baseline?: string): string {
   const lines = [
-    '| configuration | runs | test accuracy (%) | test error (%) | accuracy of each run (%) | vs. baseline (points, 95% CI, Welch) | test loss | s / epoch | update share of step (%) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| configuration | runs | test accuracy (%) | test error (%) | accuracy of each run (%) | vs. baseline (points, 95% CI, Welch) | test loss | s / epoch | update share of step (%) | validation accuracy (%) | dead first-layer channels | epoch time vs. baseline |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const err: Stat = { mean: 1 - r.testAccuracy.mean, std: r.testAccuracy.std, n: r.testAccuracy.n };
     lines.push(
-      `| ${r.label} (\`${r.id}\`) | ${r.runs} | ${pm(r.testAccuracy, 100)} | ${pm(err, 100)} | ${r.accuracies.map((a) => (a * 100).toFixed(2)).join(', ')} | ${comparisonCell(r, baseline)} | ${pm(r.testLoss, 1, 4)} | ${pm(r.secondsPerEpoch, 1, 1)} | ${pm(r.updateShare, 100, 1)} |`,
+      `| ${r.label} (\`${r.id}\`) | ${r.runs} | ${pm(r.testAccuracy, 100)} | ${pm(err, 100)} | ${r.accuracies.map((a) => (a * 100).toFixed(2)).join(', ')} | ${comparisonCell(r, baseline)} | ${pm(r.testLoss, 1, 4)} | ${pm(r.secondsPerEpoch, 1, 1)} | ${pm(r.updateShare, 100, 1)} | ${pm(r.validationAccuracy, 100)} | ${deadCell(r)} | ${r.epochTimeRatio === null ? 'n/a' : `${r.epochTimeRatio.toFixed(2)}×`} |`,
     );
   }
   return lines.join('\n');

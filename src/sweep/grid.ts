@@ -13,6 +13,12 @@ export interface GridConfig {
   label: string;
   /** Options that differ from the grid's base. */
   args: TrainArgs;
+  /**
+   * Seeds for this configuration, overriding the sweep's `--seeds`: it runs seeds
+   * `firstSeed .. firstSeed + seeds − 1` (e.g. 5 for the baseline, the sweep's 3 for the others).
+   * A positive integer.
+   */
+  seeds?: number;
 }
 
 export interface Grid {
@@ -50,10 +56,17 @@ export function toArgv(args: TrainArgs): string[] {
   return out;
 }
 
+/** Seeds of a configuration: its own `seeds`, or the sweep's. */
+export function seedsOf(config: GridConfig, seeds: number): number {
+  return config.seeds ?? seeds;
+}
+
 /**
- * The runs of a grid: every configuration with seeds `firstSeed .. firstSeed+seeds-1`.
- * A configuration's args override the base; `seed` is set per run.
- * @throws on duplicate or unsafe configuration ids, or a config that sets `seed` or `out`.
+ * The runs of a grid: every configuration with seeds `firstSeed .. firstSeed+n-1`, where n is the
+ * configuration's `seeds` or else the sweep's `seeds`. A configuration's args override the base;
+ * `seed` is set per run.
+ * @throws on duplicate or unsafe configuration ids, a config that sets `seed` or `out`, or a
+ * config's `seeds` that is not a positive integer.
  */
 export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${seeds}.`);
@@ -62,6 +75,9 @@ export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
     if (!ID_PATTERN.test(c.id)) throw new Error(`grid '${grid.name}': configuration id '${c.id}' must match ${ID_PATTERN}.`);
     if (ids.has(c.id)) throw new Error(`grid '${grid.name}': configuration id '${c.id}' appears twice.`);
     ids.add(c.id);
+    if (c.seeds !== undefined && (!Number.isInteger(c.seeds) || c.seeds < 1)) {
+      throw new Error(`grid '${grid.name}': configuration '${c.id}' has seeds ${c.seeds}; it must be a positive integer.`);
+    }
     for (const k of ['seed', 'out', 'resume']) {
       if (k in c.args || k in grid.base) throw new Error(`grid '${grid.name}': '${k}' is set by the sweep, not by the grid (configuration '${c.id}').`);
     }
@@ -71,7 +87,7 @@ export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
   }
   const runs: Run[] = [];
   for (const config of grid.configs) {
-    for (let s = firstSeed; s < firstSeed + seeds; s++) {
+    for (let s = firstSeed; s < firstSeed + seedsOf(config, seeds); s++) {
       runs.push({
         id: `${config.id}/seed-${s}`,
         config,

@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as vl from 'vega-lite';
-import type { TrainEvent } from '../events.js';
+import { isTestEval, type TrainEvent } from '../events.js';
 import { renderPng } from '../report.js';
 import { meanStd, type ConfigResult } from './aggregate.js';
 
@@ -31,9 +31,9 @@ export interface CurvePoint {
 }
 
 /**
- * Mean test accuracy per evaluation step over the runs (seeds) of each configuration. A run that
- * logged a step twice (killed, then resumed) counts its later value; a step only some seeds
- * reached is averaged over those (`n` says how many).
+ * Mean test accuracy per evaluation step over the runs (seeds) of each configuration (validation
+ * evaluations left out). A run that logged a step twice (killed, then resumed) counts its later
+ * value; a step only some seeds reached is averaged over those (`n` says how many).
  */
 export function meanCurves(configs: readonly { id: string; label: string }[], runEvents: ReadonlyMap<string, readonly TrainEvent[][]>): CurvePoint[] {
   const out: CurvePoint[] = [];
@@ -41,7 +41,7 @@ export function meanCurves(configs: readonly { id: string; label: string }[], ru
     const byStep = new Map<number, number[]>();
     for (const events of runEvents.get(c.id) ?? []) {
       const last = new Map<number, number>();
-      for (const e of events) if (e.type === 'evalEnd' && Number.isFinite(e.testAccuracy)) last.set(e.step, e.testAccuracy);
+      for (const e of events) if (isTestEval(e) && Number.isFinite(e.testAccuracy)) last.set(e.step, e.testAccuracy);
       for (const [step, acc] of last) byStep.set(step, [...(byStep.get(step) ?? []), acc]);
     }
     for (const step of [...byStep.keys()].sort((a, b) => a - b)) {

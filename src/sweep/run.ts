@@ -23,11 +23,12 @@ import { log } from '../log.js';
 import { describeRevision, machine, revision } from '../provenance.js';
 import { readMetrics } from '../report.js';
 import { aggregate, resultsTable, type ConfigResult, type RunSummary } from './aggregate.js';
-import { expandGrid, type Grid, type Run } from './grid.js';
+import { expandGrid, seedsOf, type Grid, type Run } from './grid.js';
 import { meanCurves, writeSweepPlots } from './plots.js';
 
 export interface SweepOptions {
   grid: Grid;
+  /** Seeds per configuration, unless a configuration sets its own (`GridConfig.seeds`). */
   seeds: number;
   /** Output folder: `runs/<config>/seed-<s>/`, `results.json`, `results.md`. */
   out: string;
@@ -238,6 +239,8 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
         pipeline: opts.grid.pipeline,
         base: opts.grid.base,
         seeds: opts.seeds,
+        // Per configuration: a configuration's own `seeds` overrides the sweep's.
+        seedsByConfig: Object.fromEntries(opts.grid.configs.map((c) => [c.id, seedsOf(c, opts.seeds)])),
         firstSeed,
         command: opts.commandLine ?? null,
         extraArgs: opts.extraArgs ?? [],
@@ -261,8 +264,9 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     '',
     opts.grid.description,
     '',
-    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration (${firstSeed}..${firstSeed + opts.seeds - 1}); mean ± sample standard deviation over seeds. ` +
-      `"vs. baseline" is each configuration's mean test accuracy minus that of \`${baseline}\`, in percentage points, with the 95% confidence interval and the two-sided p-value of Welch's t-test over the seeds (not corrected for the number of configurations compared).`,
+    `Pipeline \`${opts.grid.pipeline}\`, ${opts.seeds} seed(s) per configuration (${firstSeed}..${firstSeed + opts.seeds - 1})${seedOverrides(opts)}; mean ± sample standard deviation over seeds. ` +
+      `"vs. baseline" is each configuration's mean test accuracy minus that of \`${baseline}\`, in percentage points, with the 95% confidence interval and the two-sided p-value of Welch's t-test over the seeds (not corrected for the number of configurations compared). ` +
+      `"validation accuracy" is on the training images held out by --validation (n/a without); "dead first-layer channels" counts the output channels of the model's first ReLU that are zero on every test image at the last test evaluation, of that layer's channels; "epoch time vs. baseline" is the mean s / epoch over that of \`${baseline}\`.`,
     '',
     resultsTable(r.results, baseline),
     '',
@@ -278,6 +282,15 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     r.failed.length ? `Failed runs (rerun the sweep to retry them): ${r.failed.map((f) => `\`${f.id}\` (${f.log})`).join(', ')}` : '',
   ].join('\n');
   await writeFileAtomic(join(opts.out, 'results.md'), md + '\n');
+}
+
+/** `` except `a`: 5 seed(s) (1..5)`` for configurations whose own `seeds` differ from the sweep's. */
+function seedOverrides(opts: SweepOptions): string {
+  const first = opts.firstSeed ?? 1;
+  const own = opts.grid.configs.filter((c) => seedsOf(c, opts.seeds) !== opts.seeds);
+  if (own.length === 0) return '';
+  const n = (c: Grid['configs'][number]) => seedsOf(c, opts.seeds);
+  return ` except ${own.map((c) => `\`${c.id}\`: ${n(c)} seed(s) (${first}..${first + n(c) - 1})`).join(', ')}`;
 }
 
 function toArgvText(args: Grid['base']): string {

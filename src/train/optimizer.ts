@@ -9,9 +9,11 @@
  * count continues (and with it the learning-rate schedule), momentum buffers are carried over and
  * projected onto the tangent spaces of the new manifolds, λ is kept.
  *
- * ℜ needs the statistics of each kernel layer's inputs: `observe(x)` feeds a training batch to the
- * Renormalizer (src/fgsgd/renormalize.ts), and `renormalize()` hands the estimate to the optimizer.
- * With no constrained group (SGD) there is no Renormalizer and nothing to refresh.
+ * ℜ follows the radius policy (src/fgsgd/radius.ts). Only the `data` policy needs the statistics
+ * of the kernel layers' inputs: then `observe(x)` feeds a training batch to the Renormalizer
+ * (src/fgsgd/renormalize.ts) every `lambdaEvery` steps (an inference pass of the layers below
+ * each kernel), and `renormalize()` hands the estimate to the optimizer. Under `init` and `bound`
+ * (and with plain SGD) there is no Renormalizer and `observe` does nothing: no extra pass.
  *
  * Tensor ownership: `applyGradients` never disposes the gradients it is given (the caller does);
  * this object owns the FG-SGD optimizer and the Renormalizer until `dispose()`; `getState`
@@ -21,6 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildGrouping, parseManifoldMix, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
 import { FGSGD, type FGSGDConfig, type FGSGDStateJson } from '../fgsgd/optimizer.js';
 import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
+import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
 import type { NormsByGroupKind } from '../events.js';
 
@@ -36,8 +39,12 @@ export interface OptimizerConfig {
   grouping?: Grouping;
   /** FG-SGD: the manifold mix (default 'Sp+Ob+St+Euc'). */
   manifolds?: string;
-  /** Weight decay on Euclidean parameters (default 0). */
+  /** Weight decay on Euclidean parameters (default 0): biases, batch-norm, Euc groups, all of SGD. */
   weightDecay?: number;
+  /** FG-SGD: kernels per group (default 8). */
+  groupSize?: number;
+  /** FG-SGD, `data` radius policy: gather λ statistics every N steps (default 10). */
+  lambdaEvery?: number;
   /** Further FG-SGD settings (step rule, retraction, ...), passed through. */
   fgsgd?: Omit<FGSGDConfig, 'lr' | 'momentum' | 'weightDecay'>;
 }
@@ -57,11 +64,24 @@ export interface OptimizerState {
 /** Describe a config in one line, for logs and `optimizerSwapped` events. */
 export function describeConfig(c: OptimizerConfig): string {
   const lr = typeof c.lr === 'number' ? `lr=${c.lr}` : `lr=${c.lr.name}(${c.lr.lr})`;
-  const geo = c.optimizer === 'fgsgd' ? ` ${c.grouping ?? 'PIO'} ${c.manifolds ?? 'Sp+Ob+St+Euc'}` : '';
-  const wd = c.weightDecay ? ` weightDecay=${c.weightDecay}` : '';
-  const bound = c.optimizer === 'fgsgd' && c.fgsgd?.bound !== undefined ? ` bound=${c.fgsgd.bound}` : '';
-  return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}${wd}${bound}`;
+  const fg = c.optimizer === 'fgsgd';
+  const geo = fg ? ` ${c.grouping ?? DEFAULT_STRATEGY} ${c.manifolds ?? DEFAULT_MANIFOLDS}` : '';
+  // FG-SGD decays only the Euclidean parameters (constrained norms are fixed): say so.
+  const wd = c.weightDecay ? ` weightDecay=${c.weightDecay}${fg ? ' (Euclidean parameters)' : ''}` : '';
+  let rest = '';
+  if (fg) {
+    const f = c.fgsgd ?? {};
+    const layers = Object.entries(f.radiusLayers ?? {}).map(([l, p]) => `,${l}=${p}`).join('');
+    rest = ` radius=${f.radius ?? DEFAULT_RADIUS}${layers} step=${f.step ?? 'adaptive'}`;
+    if (c.groupSize !== undefined) rest += ` groupSize=${c.groupSize}`;
+  }
+  return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}${wd}${rest}`;
 }
+
+export const DEFAULT_STRATEGY: Grouping = 'PIO';
+export const DEFAULT_MANIFOLDS = 'Sp+Ob+St+Euc';
+/** λ statistics every N steps under the `data` policy **[choice]**: about a 3% overhead. */
+export const DEFAULT_LAMBDA_EVERY = 10;
 
 /** Whether two configurations are the same (key order and undefined fields aside). */
 export function sameConfig(a: OptimizerConfig, b: OptimizerConfig): boolean {
@@ -84,6 +104,9 @@ export function validateConfig(c: OptimizerConfig): OptimizerConfig {
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`momentum must lie in [0, 1), got ${c.momentum}.`);
   toSchedule(c.lr);
   if (c.manifolds !== undefined) parseManifoldMix(c.manifolds);
+  if (c.groupSize !== undefined && !(Number.isInteger(c.groupSize) && c.groupSize >= 1)) throw new Error(`groupSize must be an integer ≥ 1, got ${c.groupSize}.`);
+  if (c.lambdaEvery !== undefined && !(Number.isInteger(c.lambdaEvery) && c.lambdaEvery >= 1)) throw new Error(`lambdaEvery must be an integer ≥ 1, got ${c.lambdaEvery}.`);
+  if (c.fgsgd) checkRadiusOptions(c.fgsgd);
   return c;
 }
 
@@ -124,15 +147,26 @@ export class TrainOptimizer {
   }
 
   /**
-   * Feed one training batch's input to the ℜ statistics (inference-mode pass of the layers below
-   * each kernel). The first batch of a fresh run also sets the initial ℜ and projects the kernels
-   * onto their manifolds (stage (i)). Does not dispose `x`.
+   * Call with each training batch's input before its forward pass. The first batch of a fresh run
+   * projects the kernels onto their manifolds (stage (i)); under the `data` policy it also sets
+   * the initial ℜ from the batch, and every `lambdaEvery` steps a batch feeds the λ statistics
+   * (an inference-mode pass of the layers below each kernel). Does not dispose `x`.
    */
   observe(x: tf.Tensor): void {
-    if (!this.renormalizer) return;
-    if (!this.initialized && this.step === 0) this.renormalizer.initialize(x);
-    else this.renormalizer.observe(x);
+    if (!this.initialized && this.step === 0) {
+      // Stage (i) before the first forward pass, so that the first gradient is taken at the
+      // projected weights (with λ from this batch under the data policy).
+      if (this.renormalizer) this.renormalizer.initialize(x);
+      else this.fgsgd.project();
+    } else if (this.renormalizer && this.step % (this.cfg.lambdaEvery ?? DEFAULT_LAMBDA_EVERY) === 0) {
+      this.renormalizer.observe(x);
+    }
     this.initialized = true;
+  }
+
+  /** Whether `observe` runs a statistics pass at all (some layer's radius policy is `data`). */
+  get gathersStatistics(): boolean {
+    return this.renormalizer !== undefined;
   }
 
   /** Apply one step (`grads` keyed by tfjs variable name). Does not dispose `grads`. Returns the rate used. */
@@ -150,10 +184,14 @@ export class TrainOptimizer {
   reconfigure(config: OptimizerConfig): void {
     const next = validateConfig(config);
     const regroup =
-      next.optimizer !== this.cfg.optimizer || (next.grouping ?? 'PIO') !== (this.cfg.grouping ?? 'PIO') || (next.manifolds ?? '') !== (this.cfg.manifolds ?? '');
+      next.optimizer !== this.cfg.optimizer ||
+      (next.grouping ?? DEFAULT_STRATEGY) !== (this.cfg.grouping ?? DEFAULT_STRATEGY) ||
+      (next.manifolds ?? '') !== (this.cfg.manifolds ?? '') ||
+      next.groupSize !== this.cfg.groupSize;
     this.fgsgd.reconfigure({ ...this.fgsgdConfig(next), ...(regroup ? { grouping: this.groupingFor(next) } : {}) });
     this.cfg = next;
-    if (regroup) {
+    // A new grouping captures other inputs; a new radius policy may need statistics or not.
+    if (regroup || (this.renormalizerFor() !== undefined) !== (this.renormalizer !== undefined)) {
       this.renormalizer?.dispose();
       this.renormalizer = this.renormalizerFor();
       this.initialized = true;
@@ -162,9 +200,14 @@ export class TrainOptimizer {
 
   /** Refresh ℜ from the statistics gathered so far; returns the norms, or undefined when nothing is constrained. */
   renormalize(): NormsByGroupKind | undefined {
-    if (!this.renormalizer) return undefined;
-    if (this.renormalizer.hasStatistics) this.renormalizer.refresh();
+    if (!this.constrained) return undefined;
+    if (this.renormalizer?.hasStatistics) this.renormalizer.refresh();
     return this.norms();
+  }
+
+  /** Whether some kernel group is constrained (not Euclidean). */
+  get constrained(): boolean {
+    return this.fgsgd.currentGrouping.kernels.some((k) => k.groups.some((g) => g.tag !== 'Euc'));
   }
 
   /** Largest Frobenius and spectral norm of the kernel matrices per manifold kind. */
@@ -232,8 +275,9 @@ export class TrainOptimizer {
 
   private groupingFor(c: OptimizerConfig): FgGrouping {
     return buildGrouping(this.model, {
-      strategy: c.grouping ?? 'PIO',
-      manifolds: c.optimizer === 'sgd' ? 'Euc' : (c.manifolds ?? 'Sp+Ob+St+Euc'),
+      strategy: c.grouping ?? DEFAULT_STRATEGY,
+      manifolds: c.optimizer === 'sgd' ? 'Euc' : (c.manifolds ?? DEFAULT_MANIFOLDS),
+      ...(c.groupSize !== undefined ? { groupSize: c.groupSize } : {}),
       seed: this.seed,
     });
   }
@@ -242,10 +286,9 @@ export class TrainOptimizer {
     return { ...c.fgsgd, lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay ?? 0 };
   }
 
-  /** A Renormalizer when some kernel group is constrained (not Euclidean). */
+  /** A Renormalizer when some constrained kernel's radius policy needs λ (`data`). */
   private renormalizerFor(): Renormalizer | undefined {
-    const constrained = this.fgsgd.currentGrouping.kernels.some((k) => k.groups.some((g) => g.tag !== 'Euc'));
-    return constrained ? new Renormalizer(this.model, this.fgsgd) : undefined;
+    return needsStatistics(this.fgsgd.currentGrouping.kernels, this.fgsgd.config) ? new Renormalizer(this.model, this.fgsgd) : undefined;
   }
 }
 

@@ -16,6 +16,7 @@ import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
 import type { Grouping, OptimizerConfig } from './optimizer.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
+import type { StepRule } from '../fgsgd/optimizer.js';
 import type { SessionOptions } from './session.js';
 import { summarize, type Summary } from './summary.js';
 
@@ -40,8 +41,20 @@ export interface RunOptions {
   momentum?: number;
   /** Weight decay on Euclidean parameters (FG-SGD leaves constrained kernels alone). */
   weightDecay?: number;
-  /** FG-SGD's bound B on every constrained norm. */
+  /** FG-SGD: `--bound B` is `--radius bound:B` (kept for earlier command lines). */
   bound?: number;
+  /** FG-SGD's radius policy: 'init', 'data[:band]', 'bound:B' (src/fgsgd/radius.ts). */
+  radius?: string;
+  /** FG-SGD: radius policies by layer name (`--radius-layer conv1=1.41`). */
+  radiusLayers?: Record<string, string>;
+  /** FG-SGD's step rule: adaptive (on the unit manifold), adaptive-stored or fixed. */
+  stepRule?: StepRule;
+  /** FG-SGD: kernels per group. */
+  groupSize?: number;
+  /** FG-SGD, `data` policy: the floor of λ. */
+  lambdaFloor?: number;
+  /** FG-SGD, `data` policy: gather λ statistics every N steps. */
+  lambdaEvery?: number;
   batch?: number;
   /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
   out: string;
@@ -51,6 +64,11 @@ export interface RunOptions {
   strict?: boolean;
   /** Save a checkpoint every N steps too (default: at epoch ends and at the end). */
   checkpointEvery?: number;
+  /**
+   * Hold the last N training samples (file order, before shuffling) out as a validation set,
+   * evaluated at every epoch end besides the test set (fashion-mnist/idx/default; other pipelines refuse it).
+   */
+  validation?: number;
   /** Draw the progress bar (default: when stdout is a TTY). */
   progress?: boolean;
   /** Stop at the next step boundary, with a final checkpoint (the CLI wires Ctrl-C here). */
@@ -81,7 +99,9 @@ export const DEFAULT_SEED = 1;
  */
 const RECORDED = [
   'pipeline', 'data', 'model', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds',
-  'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'batch', 'strict', 'checkpointEvery',
+  'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'radius', 'radiusLayers', 'stepRule', 'groupSize', 'lambdaFloor', 'lambdaEvery',
+  'batch', 'strict', 'checkpointEvery',
+  'validation',
 ] as const;
 
 /** Fractions of the run at which a `step` schedule over the run multiplies the rate by its factor (He et al. 2016's 32k/48k of 64k). */
@@ -132,8 +152,9 @@ export function runSchedule(
 /**
  * A pipeline's session: its defaults, overlaid with the options given. `--model` replaces the
  * pipeline's model (same input shape and classes); `--lr`/`--schedule` as `runSchedule` says
- * (`trainSamples` must be given for a schedule over the run); `--weight-decay` and `--bound`
- * (FG-SGD's B) replace the defaults' values.
+ * (`trainSamples` must be given for a schedule over the run); `--weight-decay` and FG-SGD's
+ * `--radius`, `--radius-layer`, `--step-rule`, `--group-size`, `--lambda-floor`, `--lambda-every`
+ * (and `--bound B`, which is `--radius bound:B`) replace the defaults' values.
  */
 export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { trainSamples?: number } = {}): SessionOptions {
   const kind = o.optimizer ?? d.optimizer.optimizer;
@@ -141,13 +162,19 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
   const batchSize = o.batch ?? d.batch;
   const lr = runSchedule(d.optimizer.lr, o, { epochs, batchSize, trainSamples: data.trainSamples });
   const weightDecay = o.weightDecay ?? d.optimizer.weightDecay;
+  if (o.bound !== undefined && o.radius !== undefined) throw new Error(`--bound ${o.bound} is --radius bound:${o.bound}; give one of --bound and --radius`);
+  const radius = o.radius ?? (o.bound !== undefined ? `bound:${o.bound}` : undefined);
+  const given = { radius, radiusLayers: o.radiusLayers, step: o.stepRule, lambdaFloor: o.lambdaFloor };
+  const fgsgd = { ...d.optimizer.fgsgd, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
   const optimizer: OptimizerConfig = {
     ...d.optimizer,
     optimizer: kind,
     lr,
     momentum: o.momentum ?? d.optimizer.momentum,
     ...(weightDecay !== undefined ? { weightDecay } : {}),
-    ...(o.bound !== undefined ? { fgsgd: { ...d.optimizer.fgsgd, bound: o.bound } } : {}),
+    ...(o.groupSize !== undefined ? { groupSize: o.groupSize } : {}),
+    ...(o.lambdaEvery !== undefined ? { lambdaEvery: o.lambdaEvery } : {}),
+    ...(Object.keys(fgsgd).length ? { fgsgd } : {}),
     ...(kind === 'fgsgd'
       ? { grouping: o.grouping ?? d.optimizer.grouping ?? 'PIO', manifolds: o.manifolds ?? d.optimizer.manifolds ?? 'Sp+Ob+St+Euc' }
       : { grouping: undefined, manifolds: undefined }),

@@ -3,13 +3,19 @@
  * that any consumer of the event stream can produce it). The fields named in DESIGN.md's CLI
  * contract are always present; a value that does not exist (no evaluation ran) is `null`.
  */
-import type { FitEndReason, NormsByGroupKind, TrainEvent } from '../events.js';
+import { isEvent, isTestEval, type DeadChannels, type FitEndReason, type NormsByGroupKind, type TrainEvent } from '../events.js';
 import type { Revision } from '../provenance.js';
 
 export interface Summary {
   pipeline: string;
+  /** Of the last evaluation of the test set. */
   testAccuracy: number | null;
   testLoss: number | null;
+  /** Of the last evaluation of the validation set held out of the training data (--validation); null without one. */
+  validationAccuracy: number | null;
+  validationLoss: number | null;
+  /** Dead channels of the first ReLU at the last test evaluation; null when not measured or the model has no ReLU. */
+  deadChannels: DeadChannels | null;
   /** Epochs fully trained and optimizer steps applied since the run began (resumes included). */
   epochs: number;
   steps: number;
@@ -68,7 +74,9 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
   };
   const start = last('fitStart');
   const end = last('fitEnd');
-  const evalEnd = last('evalEnd');
+  const evals = events.filter(isEvent('evalEnd'));
+  const evalEnd = evals.filter(isTestEval).at(-1);
+  const validation = evals.filter((e) => e.split === 'validation').at(-1);
   const epochEnd = last('epochEnd');
   const saved = last('checkpointSaved');
   let steps = totals;
@@ -92,6 +100,9 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     pipeline,
     testAccuracy: finite(evalEnd?.testAccuracy),
     testLoss: finite(evalEnd?.testLoss),
+    validationAccuracy: finite(validation?.testAccuracy),
+    validationLoss: finite(validation?.testLoss),
+    deadChannels: evalEnd?.deadChannels ?? null,
     epochs: end?.epochs ?? 0,
     steps: end?.steps ?? 0,
     imagesPerSecond: steps.ms > 0 ? (steps.images * 1000) / steps.ms : 0,

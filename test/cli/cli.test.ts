@@ -88,3 +88,16 @@ t.test('the default pipeline on the embedded data, a few steps', async (t) => {
   for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
   t.match(summary, { steps: 3, backend: 'wasm', model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc/, testAccuracy: Number });
 });
+
+t.test('--validation: a positive integer, or exit 2; as many as the training images: exit 1 naming both', async (t) => {
+  for (const v of ['0', '-5', 'many']) {
+    const r = fgsgd('train', 'default', `--validation=${v}`);
+    t.equal(r.status, 2, `--validation ${v}`);
+    t.match(r.stderr, /^fgsgd: --validation must be a positive integer[^\n]*\n$/);
+  }
+  const dir = tempDir(t);
+  const r = fgsgd('train', 'default', '--validation', '9000', '--max-steps', '1', '--out', dir, '--backend', 'wasm');
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^fgsgd: --validation 9000: must be less than the 9000 training images in [^\n]*\n$/);
+  t.match(fgsgd('train', '--help').stdout, /--validation N/);
+});

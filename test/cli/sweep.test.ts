@@ -128,7 +128,7 @@ t.test('unknown grids, bad grid files and bad sweep options: one line on stderr,
     'shapeless.mjs': `export const grid = { name: 'x', pipeline: 'default', base: {}, configs: [] };\n`,
   });
   const cases: [string[], number, RegExp][] = [
-    [['sweep', 'nope', '--seeds', '1'], 1, /^fgsgd: unknown grid 'nope'; built-in grids: paper, smoke \(or give a grid file\)\n$/],
+    [['sweep', 'nope', '--seeds', '1'], 1, /^fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, radius, before, smoke \(or give a grid file\)\n$/],
     [['sweep', join(dir, 'typo.mjs'), '--seeds', '1', '--out', join(dir, 'o')], 1, /^fgsgd: grid 'typo', run a\/seed-1: unknown option '--weight_decay'/],
     [['sweep', join(dir, 'empty.mjs'), '--seeds', '1'], 1, /must export a Grid as its default export or as 'grid'/],
     [['sweep', join(dir, 'shapeless.mjs'), '--seeds', '1'], 1, /its grid has no 'configs'/],
@@ -150,7 +150,7 @@ t.test('unknown grids, bad grid files and bad sweep options: one line on stderr,
   // The same through the command itself: exit code and stderr.
   const r = fgsgd('sweep', 'nope', '--seeds', '1');
   t.equal(r.status, 1);
-  t.equal(r.stderr, "fgsgd: unknown grid 'nope'; built-in grids: paper, smoke (or give a grid file)\n");
+  t.equal(r.stderr, "fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, radius, before, smoke (or give a grid file)\n");
   const help = fgsgd('sweep', '--help');
   t.equal(help.status, 0);
   t.match(help.stdout, /usage: fgsgd sweep <grid name or file> --seeds N/);
@@ -161,7 +161,7 @@ t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --mom
   t.match(options, { pipeline: 'default', model: 'resnet20', schedule: 'step', weightDecay: 5e-4, bound: 0.25, lr: 0.2, momentum: 0.8 });
   t.match(parseTrainArgs(['train', 'default', '--weight-decay', '0']).options, { weightDecay: 0 });
   for (const [args, reason] of [
-    [['--model', 'vgg16'], /--model must be one of cnn-small, resnet20, resnet44, resnet110, wrn-16-4, got 'vgg16'/],
+    [['--model', 'vgg16'], /--model must be one of cnn-small, cnn-small-bn, resnet20, resnet44, resnet110, wrn-16-4, got 'vgg16'/],
     [['--schedule', 'linear'], /--schedule must be one of constant, step, cosine, robbins-monro, got 'linear'/],
     [['--weight-decay=-1'], /--weight-decay must be a number ≥ 0, got '-1'/],
     [['--weight-decay', 'lots'], /--weight-decay must be a number ≥ 0/],
@@ -195,9 +195,13 @@ t.test('every run of the built-in grids is a valid `fgsgd train` command', async
     }
   }
   t.same(paper.configs.map((c) => c.id), ['euclidean', 'pio-sp', 'pio-ob', 'pio-st', 'pi-sp+ob+st', 'po-sp+ob+st', 'pio-sp+ob+st', 'pio-sp+ob+st+euc']);
-  t.match(paper.configs[0]!.args, { optimizer: 'sgd', 'weight-decay': Number });
+  t.match(paper.configs[0]!.args, { optimizer: 'sgd' });
+  t.equal(paper.configs[0]!.seeds, 5, 'the baseline runs 5 seeds');
   for (const c of paper.configs) {
     for (const k of ['epochs', 'max-steps', 'batch', 'lr', 'schedule', 'momentum']) t.notOk(k in c.args, `${c.id} shares the budget (${k})`);
   }
-  t.match(paper.base, { model: 'cnn-small', batch: 64, lr: 0.1, schedule: 'cosine', momentum: 0.9, bound: 0.25 });
+  // Weight-decay parity: the baseline's weight decay is in the shared budget, so FG-SGD's
+  // Euclidean parameters get it too; settings are chosen on a validation split.
+  t.match(paper.base, { model: 'cnn-small', batch: 64, lr: 0.1, schedule: 'cosine', momentum: 0.9, 'weight-decay': 5e-4, validation: 5000 });
+  t.notOk('bound' in paper.base, 'FG-SGD radius: its default policy (init)');
 });

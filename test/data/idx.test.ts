@@ -142,6 +142,24 @@ t.test('readIdx emits samples lazily, in order, as HWC copies', async (t) => {
   t.same([...s[2]!.image], [12, 13, 14, 15, 16, 17]);
 });
 
+t.test('readIdx offset and limit: a range of samples, keyed by their index in the file', async (t) => {
+  const dir = await tempDir(t);
+  const images = join(dir, 'imgs');
+  const labels = join(dir, 'labs');
+  await writeFile(images, IMAGES);
+  await writeFile(labels, LABELS);
+  const tail = await collect(readIdx({ images, labels, offset: 1 }));
+  t.same(tail.map((s) => s.key), ['imgs:1', 'imgs:2']);
+  t.same(tail.map((s) => s.label), [0, 9]);
+  t.same([...tail[1]!.image], [20, 21, 22, 23]);
+  const middle = await collect(readIdx({ images, labels, offset: 1, limit: 1 }));
+  t.same(middle.map((s) => s.key), ['imgs:1']);
+  t.same((await collect(readIdx({ images, labels, limit: 2 }))).map((s) => s.key), ['imgs:0', 'imgs:1'], 'head and tail split the file');
+  t.same(await collect(readIdx({ images, labels, offset: 3 })), [], 'offset n: nothing');
+  t.match((await streamError(readIdx({ images, labels, offset: 4 }))).message, `${images}: offset 4 is past its 3 samples`);
+  t.throws(() => readIdx({ images, labels, offset: -1 }), RangeError);
+});
+
 t.test('readIdx errors: mismatched counts, swapped files, truncation', async (t) => {
   const dir = await tempDir(t);
   const images = join(dir, 'i');

@@ -26,7 +26,8 @@ function specOf(v: tf.Variable, name: string): WeightSpec[] {
 function minimise(x: tf.Variable, manifolds: string, f: () => tf.Scalar, steps: number, config: FGSGDConfig): number {
   const [rows, cols] = x.shape as [number, number];
   const grouping = buildGrouping(specOf(x, 'x'), { manifolds, strategy: 'PI', groupSize: 1, overrides: { x: { block: { rows, cols } } } });
-  const opt = new FGSGD(grouping, { gamma: 'one', ...config });
+  // Unit manifolds: γ = 1 and ℜ = 1 (a hand-made spec has no initializer for the init policy).
+  const opt = new FGSGD(grouping, { gamma: 'one', radius: 'bound:1', ...config });
   for (let i = 0; i < steps; i++) {
     tf.tidy(() => {
       const { grads } = tf.variableGrads(f, [x]);

@@ -12,11 +12,14 @@ import { SCHEDULES, scheduleAt, toSchedule } from '../../src/fgsgd/schedules.js'
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
 import { blobData } from './helpers.js';
+import { Rng } from '../../src/random.js';
 
 await useBackend('wasm');
 
 /** Tolerance for "unchanged on the manifold" checks in float32. */
 const F32_TOL = 1e-5;
+/** Relative tolerance of "exactly ×10" for updates computed as X' − X in float32. */
+const SCALE_FREE_TOL = 1e-4;
 
 const values = (m: tf.LayersModel) => m.getWeights().map((w) => Float32Array.from(w.dataSync()));
 const maxDiff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, i) => Math.max(...x.map((v, j) => Math.abs(v - b[i]![j]!)))));
@@ -69,7 +72,7 @@ t.test('a NaN or Inf gradient skips only its group, counts it, and keeps the poi
   await assertNoLeak(t, 'nan skip', () => {
     const shape = [3, 3, 4, 6];
     const { v, grouping, k } = freeKernel('nan_kernel', shape, 'Sp');
-    const opt = new FGSGD(grouping, { lr: 0.1, momentum: 0.5, step: 'fixed' });
+    const opt = new FGSGD(grouping, { lr: 0.1, momentum: 0.5, step: 'fixed', radius: 'bound:1' });
     opt.project();
     const before = Float32Array.from(v.dataSync());
     const g = Float32Array.from(tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', 9).dataSync()));
@@ -208,7 +211,7 @@ t.test('the adaptive step follows the rule r = g/max(1, ‖d‖²·max((2ρ+‖d
       init.dispose();
       const spec: WeightSpec = { layerName: 'a', weightName: 'a', variableName: v.name, shape: [4, 1], role: 'kernel' };
       const grouping = buildGrouping([spec], { manifolds: 'Sp', strategy: 'PI', overrides: { a: { block: { rows: 4, cols: 1 } } } });
-      const opt = new FGSGD(grouping, { lr: 0.5, map: 'exp' });
+      const opt = new FGSGD(grouping, { lr: 0.5, map: 'exp', radius: 'bound:1' });
       const g = tf.tensor2d([0, s, 0, 0], [4, 1]);
       opt.applyGradients({ [v.name]: g });
       const rho = Math.PI;
@@ -218,6 +221,51 @@ t.test('the adaptive step follows the rule r = g/max(1, ‖d‖²·max((2ρ+‖d
       tf.dispose([g, v]);
       opt.dispose();
     }
+  });
+});
+
+t.test('scale-free adaptive rule: ℜ ×10 (same unit-scale point and gradient) makes the stored update exactly ×10', async (t) => {
+  await assertNoLeak(t, 'scale-free rule', () => {
+    // A [3, 3, 2, 2] kernel: four 3×3 sphere components in PI groups of 2. At radius ℜ the stored
+    // point is ℜ·x̂ and the stored gradient of f(x̂) = f(X/ℜ)·… is taken as ℜ·ĝ, so that the
+    // direction on the unit manifold (d/ℜ) is the same at every ℜ.
+    const shape = [3, 3, 2, 2];
+    const rng = Rng.create(11, 'test/scale-free');
+    const x0 = Float32Array.from({ length: 36 }, () => rng.float() - 0.5);
+    // Large enough that the rule throttles (‖d/ℜ‖ ≈ 0.5 per component), small enough that the
+    // update is not lost in float32 rounding of X + Δ.
+    const g0 = Float32Array.from({ length: 36 }, () => 0.4 * (rng.float() - 0.5));
+    const update = (radius: number, step: 'adaptive' | 'adaptive-stored' | 'fixed'): Float32Array => {
+      const init = tf.tensor(x0, shape);
+      const v = tf.variable(init, true, `scale_free_${step}_${radius}`);
+      init.dispose();
+      const spec: WeightSpec = { layerName: 'k', weightName: 'k', variableName: v.name, shape, role: 'kernel' };
+      const grouping = buildGrouping([spec], { manifolds: 'Sp', strategy: 'PI', groupSize: 2, seed: 1 });
+      const opt = new FGSGD(grouping, { lr: 0.5, step, radius: `bound:${radius}` });
+      opt.project();
+      const before = Float32Array.from(v.dataSync());
+      const g = tf.tensor(g0.map((e) => e * radius), shape);
+      opt.applyGradients({ [v.name]: g });
+      const delta = Float32Array.from(v.dataSync()).map((e, i) => e - before[i]!);
+      tf.dispose([g, v]);
+      opt.dispose();
+      return delta;
+    };
+    const ratioError = (a: Float32Array, b: Float32Array, k: number) => {
+      const scale = Math.max(...b.map(Math.abs));
+      return Math.max(...a.map((e, i) => Math.abs(e - k * b[i]!))) / (k * scale);
+    };
+    const small = update(0.3, 'adaptive');
+    const large = update(3, 'adaptive');
+    const err = ratioError(large, small, 10);
+    t.ok(err < SCALE_FREE_TOL, `adaptive: Δ(ℜ = 3) = 10·Δ(ℜ = 0.3) (relative error ${err.toExponential(2)})`);
+    // The rule is throttling here (else the check above would hold for r = g(t) alone) ...
+    const fixed = update(0.3, 'fixed');
+    const throttle = Math.hypot(...small) / Math.hypot(...fixed);
+    t.ok(throttle < 0.5, `the adaptive rule throttles: ‖Δ‖ is ${throttle.toFixed(3)} of the fixed step's`);
+    // ... and the rule on the ℜ-scaled manifold is not scale-free: the control.
+    const storedErr = ratioError(update(3, 'adaptive-stored'), update(0.3, 'adaptive-stored'), 10);
+    t.ok(storedErr > 0.05, `adaptive-stored is not scale-free (relative error ${storedErr.toFixed(3)})`);
   });
 });
 

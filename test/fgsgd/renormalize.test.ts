@@ -1,6 +1,6 @@
 /**
- * Renormalization: λ from captured layer inputs, ℜ = γ·min(1/λ, B), every constrained group's
- * norms ≤ B after stage (i)/(ii) and through training, the spectral norms against an independent
+ * Renormalization: the radius policies (init: the initializer's norm; data: γ/λ from captured
+ * layer inputs, clamped to a band; bound: every norm B) through stage (i)/(ii) and training, the spectral norms against an independent
  * eigen-solver, and the norms report.
  */
 import t from 'tap';
@@ -61,18 +61,16 @@ t.test('spectral norms match an independent float64 Jacobi eigen-decomposition',
   });
 });
 
-t.test('after renormalization every constrained group’s norms are ≤ B, and stay there through training', async (t) => {
+t.test('bound:B: every constrained norm is B after stages (i)/(ii), and ≤ B through training', async (t) => {
   for (const bound of [1, 0.5]) {
     await assertNoLeak(t, `bound ${bound}`, () => {
       const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 1 });
       const { x, y } = blobData(32, [8, 8, 1], 1);
-      // Scale the inputs down so that 1/λ is large and the cap at B is what bounds the norms.
-      const small = tf.mul(x, 0.1);
       const { grouping, optimizer, renormalizer } = fgsgd(model, {
         grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 1 },
-        optimizer: { lr: 0.05, momentum: 0.9, bound },
+        optimizer: { lr: 0.05, momentum: 0.9, radius: `bound:${bound}` },
         renormalize: { refreshEvery: { steps: 3 } },
-        firstBatch: small,
+        firstBatch: x,
       });
       const check = (when: string) => {
         const m = constrainedMax(normsReport(grouping));
@@ -81,10 +79,10 @@ t.test('after renormalization every constrained group’s norms are ≤ B, and s
         return m;
       };
       const m0 = check('after stages (i) and (ii)');
-      t.ok(m0.frobenius > bound - 1e-4, `B = ${bound}: the cap is reached (tight bound)`);
+      t.ok(m0.frobenius > bound - 1e-4, `B = ${bound}: the bound is reached (tight)`);
       for (let step = 1; step <= 6; step++) {
-        trainStep(model, optimizer, small, y);
-        renormalizer.observe(small);
+        trainStep(model, optimizer, x, y);
+        renormalizer.observe(x);
         renormalizer.onStep(step);
       }
       check('after 6 steps and 2 refreshes');
@@ -92,30 +90,83 @@ t.test('after renormalization every constrained group’s norms are ≤ B, and s
       renormalizer.dispose();
       optimizer.dispose();
       model.dispose();
-      tf.dispose([x, y, small]);
+      tf.dispose([x, y]);
     });
   }
 });
 
-t.test('without the cap, ℜ = γ/λ exceeds B for small inputs (the cap is what bounds the norms)', async (t) => {
-  await assertNoLeak(t, 'no cap', () => {
-    const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 1 });
-    const { x, y } = blobData(32, [8, 8, 1], 1);
-    const small = tf.mul(x, 0.1);
-    const { grouping, optimizer, renormalizer } = fgsgd(model, {
-      grouping: { manifolds: 'Sp', seed: 1 },
-      optimizer: { lr: 0.05, cap: false },
-      firstBatch: small,
+/** ‖ω‖_F of every component of a layer's kernel, in component order n = c·cout + d. */
+function componentNorms(model: tf.LayersModel, layer: string): Float32Array {
+  return tf.tidy(() => tf.norm(tf.transpose(model.getLayer(layer).getWeights()[0]!, [2, 3, 0, 1]), 'euclidean', [2, 3]).reshape([-1]).dataSync() as Float32Array);
+}
+
+t.test('init: stage (i) puts every constrained kernel at its initializer’s expected norm √(rows·cols·E[w²])', async (t) => {
+  await assertNoLeak(t, 'init policy', () => {
+    // cnn-small: He-uniform convs (E[w²] = 2/fan_in), Glorot-uniform dense (2/(fan_in+fan_out)).
+    const model = buildModel('cnn-small', { inputShape: [8, 8, 3], numClasses: 4, seed: 4 });
+    const { optimizer, renormalizer, grouping } = fgsgd(model, {
+      grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St', seed: 4 },
+      optimizer: { lr: 0.05 },
     });
-    t.ok(constrainedMax(normsReport(grouping)).frobenius > 1.5, 'some kernel norm is > 1 without the cap');
+    const want: Record<string, number> = {
+      conv1: Math.sqrt(9 * (2 / (9 * 3))), // 3×3 components, fan_in 27
+      conv2: Math.sqrt(9 * (2 / (9 * 32))),
+    };
+    for (const layer of ['conv1', 'conv2']) {
+      const norms = componentNorms(model, layer);
+      const worst = norms.reduce((w, v) => Math.max(w, Math.abs(v - want[layer]!)), 0);
+      t.ok(worst <= 1e-5, `${layer}: every component's ‖ω‖_F = ${want[layer]!.toFixed(6)} (worst deviation ${worst.toExponential(2)})`);
+    }
+    // fc: [2·2·64 = 256, 4] in blocks of 8×4; Glorot-uniform: E[w²] = 2/(256 + 4).
+    const fc = grouping.kernels.find((k) => k.layerName === 'fc')!;
+    const blockNorm = Math.sqrt(fc.rows * fc.cols * (2 / (256 + 4)));
+    const w = tf.tidy(() => tf.norm(model.getLayer('fc').getWeights()[0]!.reshape([fc.inUnits, fc.rows, fc.outUnits, fc.cols]).transpose([0, 2, 1, 3]), 'euclidean', [2, 3]).dataSync());
+    t.ok(w.every((v) => Math.abs(v - blockNorm) <= 1e-5), `fc: every ${fc.rows}×${fc.cols} block has ‖ω‖_F = ${blockNorm.toFixed(6)}`);
+    // A control: bound:1 gives other norms, so the check above is not vacuous.
+    t.ok(Math.abs(1 - want.conv1!) > 0.1, 'the init norm differs from bound:1');
     renormalizer.dispose();
     optimizer.dispose();
     model.dispose();
-    tf.dispose([x, y, small]);
   });
 });
 
-t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1/λ, B); weights follow ℜ', async (t) => {
+t.test('data: an all-zero (dead) input channel keeps ℜ inside its band and training finite', async (t) => {
+  await assertNoLeak(t, 'data policy, dead channel', () => {
+    const model = buildModel('cnn-small', { inputShape: [8, 8, 2], numClasses: 4, seed: 5 });
+    const { x, y } = tf.tidy(() => {
+      const b = blobData(32, [8, 8, 2], 5);
+      return { x: tf.mul(b.x, tf.tensor1d([1, 0])), y: b.y }; // channel 1 is all zero: λ = 0
+    });
+    const band = 2;
+    const { optimizer, renormalizer, grouping } = fgsgd(model, {
+      grouping: { strategy: 'PI', manifolds: 'Sp', seed: 5 },
+      optimizer: { lr: 0.05, momentum: 0.9, radius: `data:${band}` },
+      renormalize: { refreshEvery: { steps: 2 } },
+      firstBatch: x,
+    });
+    const conv1 = grouping.kernels.find((k) => k.layerName === 'conv1')!;
+    const init = Math.sqrt(9 * (2 / (9 * 2)));
+    t.equal(renormalizer.lambdas()['conv1/kernel']![1], 0, 'λ of the dead channel is 0');
+    const radii = optimizer.radii('conv1/kernel')!;
+    const dead = radii.filter((_, n) => Math.floor(n / conv1.outUnits) === 1);
+    t.ok(dead.every((r) => Math.abs(r - band * init) < 1e-5), `the dead channel's kernels sit at the band's top, ${(band * init).toFixed(4)} (not 1/λ_floor = 1e6)`);
+    t.ok(radii.every((r) => r >= init / band - 1e-6 && r <= init * band + 1e-6), 'every ℜ lies in [init/band, init·band]');
+    for (let step = 1; step <= 6; step++) {
+      const loss = trainStep(model, optimizer, x, y);
+      t.ok(Number.isFinite(loss), `step ${step}: finite loss ${loss.toFixed(4)}`);
+      renormalizer.observe(x);
+      renormalizer.onStep(step);
+    }
+    const norms = componentNorms(model, 'conv1');
+    t.ok(norms.every((v) => Number.isFinite(v) && v <= band * init + 1e-4), 'conv1 norms stay finite and within the band after refreshes');
+    renormalizer.dispose();
+    optimizer.dispose();
+    model.dispose();
+    tf.dispose([x, y]);
+  });
+});
+
+t.test('data: λ is the std of each input channel over batch × space; ℜ = γ·clamp(1/λ); weights follow ℜ', async (t) => {
   await assertNoLeak(t, 'lambda', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 2], numClasses: 4, seed: 2 });
     const { x } = tf.tidy(() => {
@@ -125,7 +176,8 @@ t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1
     });
     const { optimizer, renormalizer, grouping } = fgsgd(model, {
       grouping: { strategy: 'PI', manifolds: 'Sp', seed: 2 },
-      optimizer: { lr: 0.05, bound: 2 },
+      // band 1e3 around the init norm √(9·2/18) = 1: [1e-3, 1e3] does not bind here.
+      optimizer: { lr: 0.05, radius: 'data:1000' },
       renormalize: { momentum: 0.9 },
       firstBatch: x,
     });
@@ -138,10 +190,10 @@ t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1
     let ok = true;
     for (let n = 0; n < radii.length; n++) {
       const c = Math.floor(n / conv1.outUnits);
-      const r = Math.min(1 / lam[c]!, 2);
+      const r = 1 / lam[c]!;
       ok &&= Math.abs(radii[n]! - r) < 1e-5 && Math.abs(norms[n]! - r) < 1e-4;
     }
-    t.ok(ok, 'every conv1 kernel has ‖ω‖ = ℜ = min(1/λ_c, B) (channel 0 capped at B = 2, channel 1 at 1/λ)');
+    t.ok(ok, 'every conv1 kernel has ‖ω‖ = ℜ = 1/λ_c');
     // A refresh with new statistics rescales by ℜnew/ℜold.
     const x2 = tf.mul(x, 2);
     renormalizer.observe(x2);
@@ -149,7 +201,7 @@ t.test('λ is the std of each input channel over batch × space; ℜ = γ·min(1
     const lam2 = renormalizer.lambdas()['conv1/kernel']!;
     const norms2 = tf.tidy(() => tf.norm(tf.transpose(model.getLayer('conv1').getWeights()[0]!, [2, 3, 0, 1]), 'euclidean', [2, 3]).reshape([-1]).dataSync());
     t.ok(Math.abs(lam2[1]! - Math.sqrt(0.9 * lam[1]! ** 2 + 0.1 * (2 * lam[1]!) ** 2)) < 1e-4, 'λ² is a moving average (momentum 0.9)');
-    t.ok(Math.abs(norms2[1]! - Math.min(1 / lam2[0]!, 2)) < 1e-4, 'channel 0 kernels: ℜ = min(1/λ, B) after the refresh');
+    t.ok(Math.abs(norms2[1]! - 1 / lam2[0]!) < 1e-4, 'channel 0 kernels: ℜ = 1/λ after the refresh');
     t.ok(Math.abs(norms2[conv1.outUnits]! - 1 / lam2[1]!) < 1e-4, 'channel 1 kernels follow 1/λ');
     const report = normsReport(grouping);
     t.same(Object.keys(maxNormByGroupKind(report)), ['Sp'], 'maxNormByGroupKind has one entry per manifold type in use');
@@ -167,7 +219,7 @@ t.test('getState/setState: the running statistics round-trip exactly, as copies,
     const { x, y } = blobData(16, [8, 8, 1], 3);
     const { optimizer, renormalizer } = fgsgd(model, {
       grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 3 },
-      optimizer: { lr: 0.05 },
+      optimizer: { lr: 0.05, radius: 'data' },
       firstBatch: x,
     });
     const x2 = tf.mul(x, 1.7);

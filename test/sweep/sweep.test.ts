@@ -28,6 +28,39 @@ t.test('a grid expands to configurations × seeds with the shared budget', async
   t.throws(() => expandGrid(grid, 0), /--seeds must be a positive integer/);
 });
 
+t.test("a configuration's own seeds override the sweep's", async (t) => {
+  const five: Grid = { ...grid, configs: [{ ...grid.configs[0]!, seeds: 5 }, grid.configs[1]!] };
+  const runs = expandGrid(five, 3, 2);
+  t.same(runs.filter((r) => r.config.id === 'euclidean').map((r) => r.seed), [2, 3, 4, 5, 6], 'the baseline: 5 seeds from the first');
+  t.same(runs.filter((r) => r.config.id === 'pio-sp').map((r) => r.seed), [2, 3, 4], "the others: the sweep's 3");
+  t.equal(runs[4]!.argv.at(-1), '6');
+  t.same(expandGrid({ ...grid, configs: [grid.configs[0]!, { ...grid.configs[1]!, seeds: 1 }] }, 2).map((r) => r.id), ['euclidean/seed-1', 'euclidean/seed-2', 'pio-sp/seed-1']);
+  for (const bad of [0, 1.5]) {
+    t.throws(() => expandGrid({ ...grid, configs: [{ ...grid.configs[0]!, seeds: bad }] }, 2), /configuration 'euclidean' has seeds .*positive integer/);
+  }
+});
+
+t.test('aggregation: validation accuracy, dead first-layer channels, epoch time against the baseline', async (t) => {
+  const run = (acc: number, wallSeconds: number, extra: Record<string, unknown> = {}) => ({ testAccuracy: acc, testLoss: 0.4, epochs: 2, steps: 4, wallSeconds, ...extra });
+  const dead = (n: number) => ({ deadChannels: { layer: 'conv1', dead: n, channels: 32 } });
+  const rows = aggregate(grid.configs, new Map([
+    ['euclidean', [run(0.9, 10, { validationAccuracy: 0.8, ...dead(1) }), run(0.92, 14, { validationAccuracy: 0.9, ...dead(3) })]],
+    ['pio-sp', [run(0.88, 30, { validationAccuracy: null, ...dead(0) }), run(0.86, 42, { validationAccuracy: 0.7, deadChannels: null })]],
+  ]));
+  t.ok(Math.abs(rows[0]!.validationAccuracy!.mean - 0.85) < 1e-12, 'mean validation accuracy');
+  t.equal(rows[1]!.validationAccuracy, null, 'not every run has one: none');
+  t.same(rows[0]!.deadChannels, { mean: 2, std: Math.sqrt(2), n: 2, channels: 32 });
+  t.equal(rows[1]!.deadChannels, null);
+  t.equal(rows[0]!.epochTimeRatio, 1, 'the baseline against itself');
+  t.ok(Math.abs(rows[1]!.epochTimeRatio! - 3) < 1e-12, '18 s / epoch against 6');
+  const table = resultsTable(rows, 'euclidean');
+  t.match(table, /\| validation accuracy \(%\) \| dead first-layer channels \| epoch time vs\. baseline \|$/m);
+  t.match(table, /\| Euclidean SGD \(`euclidean`\) \|.*\| 85\.00 ± 7\.07 \| 2\.0 ± 1\.4 of 32 \| 1\.00× \|$/m);
+  t.match(table, /\| PIO Sp \(`pio-sp`\) \|.*\| n\/a \| n\/a \| 3\.00× \|$/m);
+  const noBase = aggregate(grid.configs, new Map([['pio-sp', [run(0.88, 30)]]]));
+  t.equal(noBase[0]!.epochTimeRatio, null, 'no baseline runs: no ratio');
+});
+
 t.test('aggregation: mean and Bessel-corrected standard deviation', async (t) => {
   const s = meanStd([2, 4, 4, 4, 5, 5, 7, 9]);
   t.equal(s.mean, 5);
@@ -139,6 +172,18 @@ t.test('--first-seed: seeds S..S+N-1 under their own folders; the command line, 
   t.match(md, /seed\(s\) per configuration \(5\.\.6\)/);
   t.match(md, /!\[Test accuracy by configuration\]\(accuracy\.png\)/);
   t.notMatch(md, /curves\.png/, 'no curves without metrics.jsonl');
+});
+
+t.test('per-configuration seeds: runs, results.json and results.md', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'sweep-'));
+  const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
+  process.env.FAKE_LOG = join(out, 'calls.log');
+  const r = await runSweep({ grid: { ...grid, configs: [{ ...grid.configs[0]!, seeds: 3 }, grid.configs[1]!] }, seeds: 2, out, parallel: 2, command });
+  t.same(r.results.map((x) => x.runs), [3, 2]);
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  t.same(results.seedsByConfig, { euclidean: 3, 'pio-sp': 2 });
+  t.match(results.results[1], { epochTimeRatio: Number, validationAccuracy: null, deadChannels: null });
+  t.match(await readFile(join(out, 'results.md'), 'utf8'), /2 seed\(s\) per configuration \(1\.\.2\) except `euclidean`: 3 seed\(s\) \(1\.\.3\)/);
 });
 
 t.test('each run\'s accuracy is listed in seed order, whatever order the runs finish in', async (t) => {

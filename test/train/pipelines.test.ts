@@ -3,7 +3,7 @@
  * (data → steps → evaluation → checkpoint → metrics) and frees every tensor.
  */
 import t from 'tap';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { lastValueFrom, toArray } from 'rxjs';
@@ -14,7 +14,9 @@ import imageFolder from '../../pipelines/image-folder.js';
 import defaultPipeline from '../../pipelines/default.js';
 import { PIPELINES } from '../../src/train/pipelines.js';
 import { CIFAR_FILE_NAMES, CIFAR_PIXELS } from '../../src/data/cifar.js';
-import type { FitEnd, TrainEvent } from '../../src/events.js';
+import type { EvalEnd, FitEnd, TrainEvent } from '../../src/events.js';
+import { runPipeline } from '../../src/train/run.js';
+import { readMetrics } from '../../src/report.js';
 import { readdirSync } from 'node:fs';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -93,4 +95,25 @@ t.test('default: the embedded subset, two steps', async (t) => {
     t.match(fitEnd(events), { reason: 'maxSteps', steps: 2 });
     t.match(events.find((e) => e.type === 'evalEnd'), { images: 2000 });
   });
+});
+
+t.test('default with --validation: the last N training images held out and evaluated', async (t) => {
+  const out = tempDir(t);
+  const { summary } = await assertNoLeak(t, 'default --validation', () =>
+    runPipeline(defaultPipeline, { pipeline: 'default', out, validation: 1000, maxSteps: 2, batch: 16, backend: 'wasm', progress: false }),
+  );
+  const events = await readMetrics(join(out, 'metrics.jsonl'));
+  t.match(events[0], { type: 'fitStart', samplesPerEpoch: 8000 }, 'trains on 9000 − 1000 images');
+  const evals = events.filter((e): e is EvalEnd => e.type === 'evalEnd');
+  t.match(evals.find((e) => e.split === 'validation'), { images: 1000 });
+  t.match(evals.find((e) => e.split === 'test'), { images: 2000, deadChannels: { layer: 'conv1', channels: 32, dead: Number } });
+  const saved = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+  t.match(saved, { reason: 'maxSteps', validationAccuracy: Number, validationLoss: Number, testAccuracy: Number, deadChannels: { layer: 'conv1', channels: 32 } });
+  t.equal(saved.testAccuracy, evals.find((e) => e.split === 'test')!.testAccuracy, 'testAccuracy is the test set’s');
+  t.equal(saved.validationAccuracy, evals.find((e) => e.split === 'validation')!.testAccuracy);
+  t.same(summary.validationAccuracy, saved.validationAccuracy);
+  const all = lastValueFrom(defaultPipeline({ out: tempDir(t), validation: 9000, maxSteps: 1, backend: 'wasm' }));
+  await t.rejects(all, /--validation 9000: must be less than the 9000 training images/, 'N ≥ n is refused, naming the option and the sizes');
+  t.throws(() => cifar10({ data: out, out, validation: 10 }), /pipeline 'cifar10' does not support --validation/);
+  t.throws(() => imageFolder({ data: out, out, validation: 10 }), /pipeline 'image-folder' does not support --validation/);
 });

@@ -19,22 +19,33 @@ const sgd: PipelineDefaults = {
   optimizer: { optimizer: 'sgd', lr: 0.1, momentum: 0.9 },
 };
 
-t.test('--model, --weight-decay and --bound reach the session', async (t) => {
+t.test('--model, --weight-decay and the FG-SGD options (--radius, --bound, ...) reach the session', async (t) => {
   const s = sessionOptions({ out: 'x', model: 'wrn-16-4', weightDecay: 5e-4, bound: 0.5, optimizer: 'fgsgd' }, sgd);
   t.equal(s.model, 'wrn-16-4');
   t.equal(s.optimizer.weightDecay, 5e-4);
-  t.same(s.optimizer.fgsgd, { bound: 0.5 });
+  t.same(s.optimizer.fgsgd, { radius: 'bound:0.5' }, '--bound B is --radius bound:B');
   t.match(s.optimizer, { optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc' });
   const d = sessionOptions({ out: 'x' }, fashionMnist, { trainSamples: 640 });
   t.equal(d.model, 'cnn-small', "the pipeline's model by default");
-  t.same(d.optimizer.fgsgd, { bound: 0.25 }, "the pipeline's bound by default");
-  t.equal(d.optimizer.weightDecay, undefined);
-  const b = sessionOptions({ out: 'x', bound: 0.1 }, fashionMnist, { trainSamples: 640 });
-  t.same(b.optimizer.fgsgd, { bound: 0.1 }, '--bound replaces the default bound');
+  t.equal(d.optimizer.fgsgd, undefined, "FG-SGD's own defaults (radius init, adaptive step) by default");
+  t.equal(d.optimizer.weightDecay, 5e-4, "the baseline's weight decay by default, for FG-SGD's Euclidean parameters too");
+  const all = sessionOptions(
+    { out: 'x', radius: 'data:3', radiusLayers: { conv1: '1.41' }, stepRule: 'fixed', groupSize: 4, lambdaFloor: 1e-3, lambdaEvery: 5 },
+    fashionMnist,
+    { trainSamples: 640 },
+  );
+  t.same(all.optimizer.fgsgd, { radius: 'data:3', radiusLayers: { conv1: '1.41' }, step: 'fixed', lambdaFloor: 1e-3 });
+  t.match(all.optimizer, { groupSize: 4, lambdaEvery: 5 });
+  t.throws(() => sessionOptions({ out: 'x', bound: 0.1, radius: 'init' }, fashionMnist, { trainSamples: 640 }), /give one of --bound and --radius/);
   t.same(sessionOptions({ out: 'x', model: 'cnn-small', bound: 2 }, sgd).run, { options: { model: 'cnn-small', bound: 2 } }, 'recorded for --resume');
+  t.same(sessionOptions({ out: 'x', radius: 'data', stepRule: 'fixed' }, sgd).run, { options: { radius: 'data', stepRule: 'fixed' } }, 'recorded for --resume');
   // The one-line description (logs, fitStart, summary.json's `optimizer`) names them too.
-  t.equal(describeConfig(s.optimizer), 'fgsgd PIO Sp+Ob+St+Euc lr=0.1 momentum=0.9 weightDecay=0.0005 bound=0.5');
-  t.equal(describeConfig(sessionOptions({ out: 'x', weightDecay: 1e-4 }, sgd).optimizer), 'sgd lr=0.1 momentum=0.9 weightDecay=0.0001', 'no bound for plain SGD');
+  t.equal(describeConfig(s.optimizer), 'fgsgd PIO Sp+Ob+St+Euc lr=0.1 momentum=0.9 weightDecay=0.0005 (Euclidean parameters) radius=bound:0.5 step=adaptive');
+  t.equal(
+    describeConfig(all.optimizer),
+    'fgsgd PIO Sp+Ob+St+Euc lr=cosine(0.1) momentum=0.9 weightDecay=0.0005 (Euclidean parameters) radius=data:3,conv1=1.41 step=fixed groupSize=4',
+  );
+  t.equal(describeConfig(sessionOptions({ out: 'x', weightDecay: 1e-4 }, sgd).optimizer), 'sgd lr=0.1 momentum=0.9 weightDecay=0.0001', 'no FG-SGD settings for plain SGD');
 });
 
 t.test('--schedule and --lr: the kind, its peak, and its length over the run', async (t) => {
@@ -70,4 +81,16 @@ t.test('summary: updateShare from the timed updates, wallSeconds with the evalua
   t.equal(summarize([batchEnd(1, 100, 20), batchEnd(2, 300)], undefined, 'p').updateShare, null, 'unknown when a step did not time its update');
   t.equal(summarize([fitEnd], { images: 16, ms: 410, stepMs: 400, updateMs: 100 }, 'p').updateShare, 0.25, 'from the totals runPipeline keeps');
   t.equal(summarize([fitEnd], { images: 16, ms: 410 }, 'p').updateShare, null);
+});
+
+t.test('summary: testAccuracy from the last test evaluation, validation and dead channels beside it', async (t) => {
+  const dead = { layer: 'conv1', dead: 3, channels: 32 };
+  const test: TrainEvent = { type: 'evalEnd', epoch: 0, step: 2, split: 'test', testLoss: 0.5, testAccuracy: 0.8, images: 30, ms: 1, deadChannels: dead };
+  const validation: TrainEvent = { type: 'evalEnd', epoch: 0, step: 2, split: 'validation', testLoss: 0.7, testAccuracy: 0.6, images: 10, ms: 1 };
+  // The validation evaluation comes last, as in fashion-mnist's order of events.
+  const s = summarize([fitEnd, test, validation], undefined, 'p');
+  t.match(s, { testAccuracy: 0.8, testLoss: 0.5, validationAccuracy: 0.6, validationLoss: 0.7, deadChannels: dead });
+  const old = summarize([fitEnd, evalEnd(1)], undefined, 'p');
+  t.match(old, { testAccuracy: 0.8, validationAccuracy: null, validationLoss: null, deadChannels: null }, 'an evalEnd without split is a test evaluation');
+  t.match(summarize([fitEnd, validation], undefined, 'p'), { testAccuracy: null, validationAccuracy: 0.6 }, 'a validation evaluation is never the test accuracy');
 });
