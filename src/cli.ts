@@ -66,7 +66,7 @@ options:
                             clamped to [init/BAND, init·BAND], BAND 2), bound:B (every norm B)
   --radius-layer L=POLICY   the policy of one layer, e.g. conv1=1.41 (a number N is bound:N);
                             repeatable, or comma-separated
-  --step-rule NAME          ${STEP_RULES.join('|')} (FG-SGD; default adaptive, on the unit manifold)
+  --step-rule NAME          ${STEP_RULES.join('|')} (FG-SGD; default fixed: r = g(t))
   --group-size N            kernels per group (FG-SGD; default 8)
   --lambda-floor X          smallest λ of the data policy (default 1e-6)
   --lambda-every N          data policy: λ statistics every N steps (default 10)

@@ -5,7 +5,8 @@
  * 1. rgrad = egrad2rgrad(X, G) on the ℜ-scaled manifold (`scaled(M, ℜ)`); Euclidean parameters
  *    first get weight decay G + wd·X.
  * 2. d = μ·m + rgrad with the momentum buffer m (μ = 0: d = rgrad), and the step v = −r·d with
- *    - 'adaptive' (default): r = g(t) / max(1, n²·max((2ρ + n)², 1 + c·(ρ + n))), the rule
+ *    - 'fixed' (default): r = g(t), chosen on validation accuracy over the adaptive rules;
+ *    - 'adaptive': r = g(t) / max(1, n²·max((2ρ + n)², 1 + c·(ρ + n))), the rule
  *      evaluated on the unit manifold **[choice]**: n = √Σ‖d‖²/ℜ² is the norm of the group's
  *      direction in the product metric of the unit manifolds (each kernel's d divided by its ℜ),
  *      ρ the unit diameter (the largest over the group's kernels, or with `rho: 'product'` the
@@ -14,8 +15,7 @@
  *      ×k) the stored-coordinate update is exactly ×k;
  *    - 'adaptive-stored': the same rule on the ℜ-scaled manifold (n = √Σ‖d‖², ρ = diameter·ℜ,
  *      c = curvature/ℜ²), whose throttling depends on ℜ (at ℜ = 0.1 it cut steps to 4–13% of
- *      g(t)); kept to reproduce earlier results;
- *    - 'fixed': r = g(t).
+ *      g(t)); kept to reproduce earlier results.
  *    Euclidean groups (ρ = ∞, c = 0) take the plain step r = g(t) in both adaptive rules **[choice]**.
  * 3. Y = retr(X, v) (default) or expmap(X, v) where the manifold has one; the momentum buffer is
  *    carried to Y by vector transport (projection onto the tangent space at Y).
@@ -50,7 +50,7 @@ import { scheduleAt, toSchedule, type ScheduleConfig } from './schedules.js';
 export interface FGSGDConfig extends RadiusOptions {
   /** g(t): a constant rate or a schedule config (`schedules.ts`). */
   lr: number | ScheduleConfig;
-  /** 'adaptive' (the spec's rule on the unit manifold, default), 'adaptive-stored' (on the ℜ-scaled one) or 'fixed' (r = g(t)). */
+  /** 'fixed' (r = g(t), default), 'adaptive' (the spec's rule on the unit manifold) or 'adaptive-stored' (on the ℜ-scaled one). */
   step?: StepRule;
   /** ρ of a group: 'component' (largest kernel diameter·ℜ, default) or 'product' (√Σ). */
   rho?: 'component' | 'product';
@@ -70,13 +70,18 @@ export interface FGSGDConfig extends RadiusOptions {
 
 export const STEP_RULES = ['adaptive', 'adaptive-stored', 'fixed'] as const;
 export type StepRule = (typeof STEP_RULES)[number];
+/**
+ * The default step rule, chosen on validation accuracy (the `settings` grid, docs/fgsgd.md): the
+ * spec's adaptive rule on the unit manifold throttles most steps away at this project's budgets.
+ */
+export const DEFAULT_STEP_RULE: StepRule = 'fixed';
 
 export type ResolvedConfig = Required<Omit<FGSGDConfig, 'lr'>> & { lr: ScheduleConfig };
 
 /** Defaults of everything FG-SGD decides, in one place. */
 
 const DEFAULTS: Omit<ResolvedConfig, 'lr'> = {
-  step: 'adaptive',
+  step: DEFAULT_STEP_RULE,
   rho: 'component',
   momentum: 0,
   weightDecay: 0,

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { buildGrouping, parseManifoldMix, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
-import { FGSGD, type FGSGDConfig, type FGSGDStateJson } from '../fgsgd/optimizer.js';
+import { DEFAULT_STEP_RULE, FGSGD, type FGSGDConfig, type FGSGDStateJson } from '../fgsgd/optimizer.js';
 import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
 import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
@@ -72,7 +72,7 @@ export function describeConfig(c: OptimizerConfig): string {
   if (fg) {
     const f = c.fgsgd ?? {};
     const layers = Object.entries(f.radiusLayers ?? {}).map(([l, p]) => `,${l}=${p}`).join('');
-    rest = ` radius=${f.radius ?? DEFAULT_RADIUS}${layers} step=${f.step ?? 'adaptive'}`;
+    rest = ` radius=${f.radius ?? DEFAULT_RADIUS}${layers} step=${f.step ?? DEFAULT_STEP_RULE}`;
     if (c.groupSize !== undefined) rest += ` groupSize=${c.groupSize}`;
   }
   return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}${wd}${rest}`;

@@ -211,7 +211,7 @@ t.test('the adaptive step follows the rule r = g/max(1, ‖d‖²·max((2ρ+‖d
       init.dispose();
       const spec: WeightSpec = { layerName: 'a', weightName: 'a', variableName: v.name, shape: [4, 1], role: 'kernel' };
       const grouping = buildGrouping([spec], { manifolds: 'Sp', strategy: 'PI', overrides: { a: { block: { rows: 4, cols: 1 } } } });
-      const opt = new FGSGD(grouping, { lr: 0.5, map: 'exp', radius: 'bound:1' });
+      const opt = new FGSGD(grouping, { lr: 0.5, map: 'exp', radius: 'bound:1', step: 'adaptive' });
       const g = tf.tensor2d([0, s, 0, 0], [4, 1]);
       opt.applyGradients({ [v.name]: g });
       const rho = Math.PI;

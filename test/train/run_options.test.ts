@@ -40,7 +40,7 @@ t.test('--model, --weight-decay and the FG-SGD options (--radius, --bound, ...) 
   t.same(sessionOptions({ out: 'x', model: 'cnn-small', bound: 2 }, sgd).run, { options: { model: 'cnn-small', bound: 2 } }, 'recorded for --resume');
   t.same(sessionOptions({ out: 'x', radius: 'data', stepRule: 'fixed' }, sgd).run, { options: { radius: 'data', stepRule: 'fixed' } }, 'recorded for --resume');
   // The one-line description (logs, fitStart, summary.json's `optimizer`) names them too.
-  t.equal(describeConfig(s.optimizer), 'fgsgd PIO Sp+Ob+St+Euc lr=0.1 momentum=0.9 weightDecay=0.0005 (Euclidean parameters) radius=bound:0.5 step=adaptive');
+  t.equal(describeConfig(s.optimizer), 'fgsgd PIO Sp+Ob+St+Euc lr=0.1 momentum=0.9 weightDecay=0.0005 (Euclidean parameters) radius=bound:0.5 step=fixed');
   t.equal(
     describeConfig(all.optimizer),
     'fgsgd PIO Sp+Ob+St+Euc lr=cosine(0.1) momentum=0.9 weightDecay=0.0005 (Euclidean parameters) radius=data:3,conv1=1.41 step=fixed groupSize=4',
