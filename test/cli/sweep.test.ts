@@ -156,10 +156,15 @@ t.test('unknown grids, bad grid files and bad sweep options: one line on stderr,
   t.match(help.stdout, /usage: fgsgd sweep <grid name or file> --seeds N/);
 });
 
-t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --momentum', async (t) => {
+t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --momentum, FG-SGD settings', async (t) => {
   const { options } = parseTrainArgs(['train', 'default', '--model', 'resnet20', '--schedule', 'step', '--weight-decay', '5e-4', '--bound', '0.25', '--lr', '0.2', '--momentum', '0.8']);
   t.match(options, { pipeline: 'default', model: 'resnet20', schedule: 'step', weightDecay: 5e-4, bound: 0.25, lr: 0.2, momentum: 0.8 });
   t.match(parseTrainArgs(['train', 'default', '--weight-decay', '0']).options, { weightDecay: 0 });
+  t.match(
+    parseTrainArgs(['train', 'default', '--radius', 'data:3', '--radius-layer', 'conv1=1.41,conv2=init', '--radius-layer', 'fc=bound:2', '--step-rule', 'adaptive', '--group-size', '4', '--lambda-floor', '1e-3', '--lambda-every', '5']).options,
+    { radius: 'data:3', radiusLayers: { conv1: '1.41', conv2: 'init', fc: 'bound:2' }, stepRule: 'adaptive', groupSize: 4, lambdaFloor: 1e-3, lambdaEvery: 5 },
+    'FG-SGD settings; --radius-layer repeats or takes a comma-separated list',
+  );
   for (const [args, reason] of [
     [['--model', 'vgg16'], /--model must be one of cnn-small, cnn-small-bn, resnet20, resnet44, resnet110, wrn-16-4, got 'vgg16'/],
     [['--schedule', 'linear'], /--schedule must be one of constant, step, cosine, robbins-monro, got 'linear'/],
@@ -169,6 +174,16 @@ t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --mom
     [['--bound', ''], /--bound must be a positive number/],
     [['--lr', '0'], /--lr must be a positive number/],
     [['--momentum', '1'], /--momentum must be a number in \[0, 1\)/],
+    [['--radius', 'huge'], /--radius: unknown radius policy 'huge'; use 'init', 'data'/],
+    [['--radius', 'data:1'], /--radius: unknown radius policy 'data:1'/],
+    [['--radius', 'bound:-2'], /--radius: unknown radius policy 'bound:-2'/],
+    [['--radius', 'init', '--bound', '0.5'], /--bound B is --radius bound:B; give one of them/],
+    [['--radius-layer', 'conv1'], /--radius-layer: expected LAYER=POLICY \(e.g. conv1=1.41 or conv1=data\), got 'conv1'/],
+    [['--radius-layer', 'conv1=0'], /--radius-layer conv1: unknown radius policy '0'/],
+    [['--step-rule', 'newton'], /--step-rule must be one of adaptive, adaptive-stored, fixed, got 'newton'/],
+    [['--group-size', '0'], /--group-size must be a positive integer/],
+    [['--lambda-floor', '0'], /--lambda-floor must be a positive number/],
+    [['--lambda-every', '1.5'], /--lambda-every must be a positive integer/],
   ] as const) {
     t.throws(() => parseTrainArgs(['train', 'default', ...args]), reason, args.join(' '));
   }

@@ -8,6 +8,7 @@ import { useBackend } from '../helpers/backend.js';
 import {
   buildGrouping,
   formatSummary,
+  initializerSecondMoment,
   kernelGeometry,
   planKernel,
   summary,
@@ -16,6 +17,8 @@ import {
   type WeightSpec,
 } from '../../src/fgsgd/grouping.js';
 import { buildModel } from '../../src/models/index.js';
+import { initNorm } from '../../src/fgsgd/radius.js';
+import { assertNoLeak } from '../helpers/leak.js';
 
 await useBackend('cpu');
 
@@ -175,5 +178,41 @@ t.test('errors name what is valid', async (t) => {
   );
   t.doesNotThrow(() => buildGrouping(wide, { manifolds: 'Sp+Ob' }), 'the sphere and the oblique manifold hold 1×3 matrices');
   wide.dispose();
+  model.dispose();
+});
+
+t.test('initializerSecondMoment matches the second moment of what each tfjs initializer draws', async (t) => {
+  await assertNoLeak(t, 'initializer moments', () => {
+    // A large kernel so that the empirical mean of w² is within 2% of its expectation.
+    const shape = [3, 3, 64, 128];
+    const cases: [string, ReturnType<typeof tf.initializers.zeros>][] = [
+      ['heNormal (truncated at 2σ)', tf.initializers.heNormal({ seed: 1 })],
+      ['heUniform', tf.initializers.heUniform({ seed: 2 })],
+      ['glorotNormal', tf.initializers.glorotNormal({ seed: 3 })],
+      ['glorotUniform', tf.initializers.glorotUniform({ seed: 4 })],
+      ['leCunNormal', tf.initializers.leCunNormal({ seed: 5 })],
+      ['varianceScaling fanOut uniform', tf.initializers.varianceScaling({ scale: 3, mode: 'fanOut', distribution: 'uniform', seed: 6 })],
+      ['randomNormal', tf.initializers.randomNormal({ mean: 0.01, stddev: 0.03, seed: 7 })],
+      ['truncatedNormal', tf.initializers.truncatedNormal({ stddev: 0.02, seed: 8 })],
+      ['randomUniform', tf.initializers.randomUniform({ minval: -0.01, maxval: 0.05, seed: 9 })],
+      ['orthogonal', tf.initializers.orthogonal({ gain: 2, seed: 10 })],
+      ['constant', tf.initializers.constant({ value: 0.3 })],
+    ];
+    for (const [name, init] of cases) {
+      const want = initializerSecondMoment(init as never, shape)!;
+      const got = tf.tidy(() => tf.mean(tf.square(init.apply(shape))).dataSync()[0]!);
+      t.ok(Math.abs(got - want) <= 0.02 * want, `${name}: E[w²] = ${want.toExponential(4)}, drawn ${got.toExponential(4)}`);
+    }
+    t.equal(initializerSecondMoment(tf.initializers.zeros() as never, shape), 0, 'zeros: 0 (the init policy refuses it)');
+    t.equal(initializerSecondMoment({ getClassName: () => 'Mystery', getConfig: () => ({}) }, shape), undefined, 'an unknown initializer: undefined');
+  });
+});
+
+t.test('the init radius of a kernel whose initializer gives no norm is refused, naming the layer', async (t) => {
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({ name: 'zeroed', inputShape: [6, 6, 1], filters: 2, kernelSize: 3, kernelInitializer: 'zeros' }));
+  const k = buildGrouping(model, { manifolds: 'Sp' }).kernels[0]!;
+  t.equal(k.initializer, 'Zeros');
+  t.throws(() => initNorm(k), /radius policy 'init': the initializer of layer 'zeroed' \(Zeros\) gives no positive expected norm; give that layer a radius of its own \(e.g. --radius-layer zeroed=1/);
   model.dispose();
 });
