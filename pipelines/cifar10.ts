@@ -22,6 +22,7 @@ import { evaluate } from '../operators/evaluate.js';
 import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
+import { UsageError } from '../src/usage.js';
 
 export const defaults: PipelineDefaults = {
   model: 'resnet20',
@@ -37,8 +38,8 @@ const NORMALIZE = { name: 'normalize', mean: [0.4914, 0.4822, 0.4465], std: [0.2
 const EVAL_BATCH = 250;
 
 export default function cifar10(o: RunOptions, d: PipelineDefaults = defaults): Observable<TrainEvent> {
-  if (!o.data) throw new Error(`pipeline 'cifar10': --data must name the directory with the CIFAR-10 binary batches`);
-  if (o.validation !== undefined) throw new Error(`pipeline 'cifar10' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
+  if (!o.data) throw new UsageError(`pipeline 'cifar10': --data must name the directory with the CIFAR-10 binary batches`);
+  if (o.validation !== undefined) throw new UsageError(`pipeline 'cifar10' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   return from(locateCifar(o.data)).pipe(
     switchMap(({ train, test }) =>
       // The sample count lets --schedule cosine|step stretch over the run.

@@ -25,6 +25,7 @@ import { evaluate } from '../operators/evaluate.js';
 import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
+import { UsageError } from '../src/usage.js';
 
 export const defaults: PipelineDefaults = {
   model: 'resnet20',
@@ -50,8 +51,8 @@ const NORMALIZE = { name: 'normalize', mean: [0.5071, 0.4865, 0.4409], std: [0.2
 const EVAL_BATCH = 250;
 
 export default function cifar100(o: RunOptions, d: PipelineDefaults = defaults): Observable<TrainEvent> {
-  if (!o.data) throw new Error(`pipeline 'cifar100': --data must name the directory with the CIFAR-100 binary files (train.bin, test.bin)`);
-  if (o.validation !== undefined) throw new Error(`pipeline 'cifar100' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
+  if (!o.data) throw new UsageError(`pipeline 'cifar100': --data must name the directory with the CIFAR-100 binary files (train.bin, test.bin)`);
+  if (o.validation !== undefined) throw new UsageError(`pipeline 'cifar100' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   const files = Promise.all([cifarPaths(o.data, 'train', 'cifar100'), cifarPaths(o.data, 'test', 'cifar100')]);
   return from(files).pipe(
     switchMap(([train, test]) =>

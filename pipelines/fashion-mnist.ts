@@ -22,6 +22,7 @@ import { evaluate } from '../operators/evaluate.js';
 import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
+import { UsageError } from '../src/usage.js';
 
 export const defaults: PipelineDefaults = {
   model: 'cnn-small',
@@ -46,11 +47,11 @@ export const defaults: PipelineDefaults = {
 const EVAL_BATCH = 500;
 
 export default function fashionMnist(o: RunOptions, d: PipelineDefaults = defaults): Observable<TrainEvent> {
-  if (!o.data) throw new Error(`pipeline 'fashion-mnist': --data must name the directory with the four IDX files`);
+  if (!o.data) throw new UsageError(`pipeline 'fashion-mnist': --data must name the directory with the four IDX files`);
   return from(locateIdx(o.data)).pipe(
     switchMap(({ train, test, trainSamples: n }) => {
       const held = o.validation ?? 0;
-      if (held >= n) throw new Error(`--validation ${held}: must be less than the ${n} training images in ${o.data}`);
+      if (held >= n) throw new UsageError(`--validation ${held}: must be less than the ${n} training images in ${o.data}`);
       // Training reads samples [0, n − held), the validation set [n − held, n).
       const trainSamples = n - held;
       return withSession(sessionOptions(o, d, { trainSamples }), (s) =>

@@ -26,6 +26,7 @@ import { evaluate } from '../operators/evaluate.js';
 import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
+import { UsageError } from '../src/usage.js';
 
 const SIZE = 32;
 
@@ -57,8 +58,8 @@ const EVAL_BATCH = 128;
 const heldOut = (s: EncodedSample) => createHash('sha1').update(s.key).digest()[0]! % 10 === 0;
 
 export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'numClasses'> = defaults): Observable<TrainEvent> {
-  if (!o.data) throw new Error(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class`);
-  if (o.validation !== undefined) throw new Error(`pipeline 'image-folder' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
+  if (!o.data) throw new UsageError(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class`);
+  if (o.validation !== undefined) throw new UsageError(`pipeline 'image-folder' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   const [height, width, channels] = d.inputShape;
   if (channels !== 1 && channels !== 3) throw new RangeError(`pipeline 'image-folder': inputShape must have 1 or 3 channels (got ${channels})`);
   // Counted per epoch (each epoch meets the same unreadable files again); test skips apart.

@@ -17,12 +17,14 @@
  * DIR/results.json, DIR/results.md and its plots.
  *
  * Exit codes: 0 when the run completed (or stopped at --max-steps), or every run of a sweep
- * finished; 2 for a usage error (unknown option, bad value); 130 when interrupted by Ctrl-C or
+ * finished; 2 for a usage error (unknown option, bad value, a missing or unsupported option of the
+ * pipeline); 130 when interrupted by Ctrl-C or
  * SIGTERM (after a final checkpoint); 1 for any other failure (a non-finite loss, unreadable data,
  * an unknown pipeline or grid, a failed run of a sweep, ...). Every failure prints one line on
  * stderr saying why.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Subject } from 'rxjs';
 import { BACKEND_NAMES } from './backend/index.js';
@@ -32,6 +34,7 @@ import { parseManifoldMix } from './fgsgd/grouping.js';
 import { STEP_RULES } from './fgsgd/optimizer.js';
 import { parseRadius, parseRadiusLayers } from './fgsgd/radius.js';
 import { log } from './log.js';
+import { UsageError } from './usage.js';
 import { MODELS } from './models/index.js';
 import { expandGrid } from './sweep/grid.js';
 import { loadGrid } from './sweep/load.js';
@@ -78,7 +81,8 @@ options:
   --validation N            hold the last N training images out as a validation set (fashion-mnist, idx, default)
   --strict                  fail on unreadable samples instead of skipping them
   --no-progress             no progress bar (it is drawn only on a terminal anyway)
-  -h, --help                this text
+  -h, --help                this text (also: fgsgd, fgsgd help)
+  -v, --version             the version
 `;
 
 const SWEEP_USAGE = `usage: fgsgd sweep <grid name or file> --seeds N [options]
@@ -103,7 +107,6 @@ const USAGE = `usage: fgsgd train <pipeline name or file> [options]
 ${TRAIN_USAGE.slice(TRAIN_USAGE.indexOf('\n') + 1)}
 ${SWEEP_USAGE}`;
 
-class UsageError extends Error {}
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -163,10 +166,31 @@ function oneOf<T extends string>(name: string, v: string | undefined, valid: rea
   return v as T;
 }
 
+/**
+ * `--lr -1` as `--lr=-1`: node's parseArgs takes a value that starts with '-' for an option and
+ * refuses it as ambiguous; a negative number after an option that takes a value is its value, and
+ * the option's own check then says what it accepts.
+ */
+function joinNegativeValues(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** parseArgs with the project's one-line usage errors. */
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
@@ -376,8 +400,17 @@ export async function main(argv: string[]): Promise<number> {
   // The terminal gets results and one-line reasons; the backend choice and other details are
   // logged (as JSON on stderr) only when FGSGD_LOG_LEVEL asks for them.
   if (process.env.FGSGD_LOG_LEVEL === undefined) log.level = 'warn';
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    process.stdout.write(`fgsgd ${version()}\n`);
+    return 0;
+  }
   // The command is the first argument that is not an option.
-  if (argv.find((a) => !a.startsWith('-')) === 'sweep') return sweep(argv);
+  const command = argv.find((a) => !a.startsWith('-'));
+  if (argv.length === 0 || (argv.length === 1 && command === 'help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === 'sweep') return sweep(argv);
   let given: Partial<RunOptions>;
   try {
     const parsed = parseTrainArgs(argv);
@@ -417,7 +450,7 @@ export async function main(argv: string[]): Promise<number> {
     const loss = summary.testLoss === null ? 'n/a' : summary.testLoss.toFixed(4);
     process.stdout.write(
       `test accuracy: ${acc} (test loss ${loss}; ${summary.epochs} epochs, ${summary.steps} steps, ` +
-        `${summary.imagesPerSecond.toFixed(0)} images/s on ${summary.backend}) — ${options.out}/summary.json\n`,
+        `${summary.imagesPerSecond.toFixed(0)} images/s on ${summary.backend}) — ${join(options.out, 'summary.json')}, ${join(options.out, 'report.md')}\n`,
     );
     if (exitCode !== 0) {
       const kept = summary.checkpoint ? ` (checkpoint: ${summary.checkpoint.path}, step ${summary.checkpoint.step})` : '';
@@ -428,11 +461,16 @@ export async function main(argv: string[]): Promise<number> {
     const message = e instanceof Error ? e.message : String(e);
     log.debug({ err: e }, 'run failed');
     process.stderr.write(`fgsgd: ${message.split('\n')[0]}\n`);
-    return 1;
+    return e instanceof UsageError ? 2 : 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The package's version, from its package.json. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function pipelineLabel(p: string): string {

@@ -33,6 +33,12 @@ t.test('bad values and missing arguments: exit 2 with the reason', async (t) => 
     [['train', 'default', '--manifolds', 'Sp+Xy'], /--manifolds/],
     [['train'], /missing pipeline/],
     [['fit', 'default'], /unknown command 'fit'/],
+    // A negative number after an option is its value (node's parseArgs alone calls it ambiguous).
+    [['train', 'default', '--lr', '-1'], /--lr must be a positive number, got '-1'/],
+    [['train', 'default', '--momentum', '-0.5'], /--momentum must be a number in \[0, 1\), got '-0.5'/],
+    // Options a pipeline needs or cannot honour are usage errors too.
+    [['train', 'fashion-mnist', '--max-steps', '1'], /pipeline 'fashion-mnist': --data must name the directory with the four IDX files/],
+    [['train', 'cifar10', '--data', '.', '--validation', '10'], /pipeline 'cifar10' does not support --validation/],
   ] as const) {
     const r = fgsgd(...args);
     t.equal(r.status, 2, args.join(' '));
@@ -52,10 +58,17 @@ t.test('an unknown pipeline or missing data: exit 1 with the reason', async (t) 
   t.equal(d.stderr.trim().split('\n').length, 1);
 });
 
-t.test('--help', async (t) => {
-  const r = fgsgd('--help');
-  t.equal(r.status, 0);
-  t.match(r.stdout, /usage: fgsgd train <pipeline name or file>/);
+t.test('--help, help, no arguments and --version', async (t) => {
+  for (const args of [['--help'], ['help'], []]) {
+    const r = fgsgd(...args);
+    t.equal(r.status, 0, `fgsgd ${args.join(' ')}`);
+    t.match(r.stdout, /usage: fgsgd train <pipeline name or file>/);
+    t.match(r.stdout, /fgsgd sweep <grid name or file>/);
+  }
+  const v = fgsgd('--version');
+  t.equal(v.status, 0);
+  const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+  t.equal(v.stdout, `fgsgd ${pkg.version}\n`);
 });
 
 t.test('a tiny run of a pipeline file writes metrics, summary and report', async (t) => {
@@ -63,6 +76,7 @@ t.test('a tiny run of a pipeline file writes metrics, summary and report', async
   const r = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '5', '--out', dir, '--backend', 'wasm', '--optimizer', 'fgsgd');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^test accuracy: \d\.\d{4} /);
+  t.match(r.stdout, /summary\.json, .*report\.md\n$/, 'the final line names summary.json and report.md');
   const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));
   for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
   t.match(summary, { steps: 5, epochs: 0, backend: 'wasm', skippedSamples: 0, reason: 'maxSteps', testAccuracy: Number, testLoss: Number });
@@ -89,7 +103,7 @@ t.test('the default pipeline on the embedded data, a few steps', async (t) => {
   t.match(summary, { steps: 3, backend: 'wasm', model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc/, testAccuracy: Number });
 });
 
-t.test('--validation: a positive integer, or exit 2; as many as the training images: exit 1 naming both', async (t) => {
+t.test('--validation: a positive integer, and fewer than the training images, or exit 2 naming both', async (t) => {
   for (const v of ['0', '-5', 'many']) {
     const r = fgsgd('train', 'default', `--validation=${v}`);
     t.equal(r.status, 2, `--validation ${v}`);
@@ -97,7 +111,7 @@ t.test('--validation: a positive integer, or exit 2; as many as the training ima
   }
   const dir = tempDir(t);
   const r = fgsgd('train', 'default', '--validation', '9000', '--max-steps', '1', '--out', dir, '--backend', 'wasm');
-  t.equal(r.status, 1);
+  t.equal(r.status, 2, 'a usage error, found when the data is read');
   t.match(r.stderr, /^fgsgd: --validation 9000: must be less than the 9000 training images in [^\n]*\n$/);
   t.match(fgsgd('train', '--help').stdout, /--validation N/);
 });

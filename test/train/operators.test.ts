@@ -15,7 +15,7 @@ import { renormalize } from '../../operators/renormalize.js';
 import { evaluate } from '../../operators/evaluate.js';
 import { checkpoint } from '../../operators/checkpoint.js';
 import { logMetrics } from '../../operators/logMetrics.js';
-import { progress } from '../../operators/progress.js';
+import { formatEta, progress } from '../../operators/progress.js';
 import { TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
 import { readCheckpoint, weightsDigest } from '../../src/checkpoint.js';
 import { pullable } from '../../src/data/pull.js';
@@ -245,6 +245,15 @@ t.test('progress: silent without a TTY, draws on one', async (t) => {
   fake.isTTY = true;
   await lastValueFrom(from(events).pipe(progress({ stream: fake }), toArray()));
   t.match(writes.join(''), /2\/2 steps/);
+  t.match(writes.join(''), /epoch 1\/1 /, 'epochs counted from 1, with their total');
+});
+
+t.test('progress: the ETA is formatted from whole seconds', async (t) => {
+  t.equal(formatEta(119.6), '2m00s', 'not 1m60s');
+  t.equal(formatEta(59.5), '1m00s');
+  t.equal(formatEta(45.2), '45s');
+  t.equal(formatEta(3725), '1h02m');
+  t.equal(formatEta(Infinity), '-');
 });
 
 t.test('operators keep the demand: upstream is pulled only when the consumer is done', async (t) => {
