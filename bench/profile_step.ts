@@ -5,7 +5,7 @@
  *   npx tsx bench/profile_step.ts --model cnn-small --batch 64 --compare
  *
  * A step is `trainStep` (forward, softmax cross-entropy, backward, SGD lr 0.01) on random data, as
- * in shared/reference/torch_step.py. Times are this process's CPU time (user + system, from
+ * in bench/reference/torch_step.py. Times are this process's CPU time (user + system, from
  * `process.cpuUsage`): the wasm backend runs on one thread, so on an idle machine CPU time equals
  * wall time, and on a shared one (other jobs on the same cores) it still measures the work done
  * rather than the time spent waiting for a core. Wall-clock figures are printed alongside.

@@ -4,7 +4,7 @@
  * writes every figure with the machine's description to a JSON file.
  *
  * Figures are printed as ratios to PyTorch measured in the same run on the same machine
- * (`shared/reference/torch_step.py`), because absolute times drift from machine to machine and
+ * (`bench/reference/torch_step.py`), because absolute times drift from machine to machine and
  * from load to load. Without torch, the project's own figures are printed alone.
  */
 import { execFileSync } from 'node:child_process';
@@ -56,8 +56,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --steps N          timed steps per model and backend (default 10; fewer if the budget is short, at least 1)
   --warmup N         warm-up steps (default 2)
   --budget S         seconds per model and backend (default 60)
-  --out FILE         results JSON (default bench/results.json)
-  --reference PATH   PyTorch reference script (default: env FGSGD_TORCH_REFERENCE, else ../shared/reference/torch_step.py)
+  --out FILE         results JSON (default bench/out/results.json, which git ignores)
+  --reference PATH   PyTorch reference script (default: env FGSGD_TORCH_REFERENCE, else bench/reference/torch_step.py)
   --skip-torch       do not run the PyTorch reference
   -h, --help         this text`;
 
@@ -116,7 +116,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
     steps: int('steps', values.steps, 10, 1),
     warmup: int('warmup', values.warmup, 2, 0),
     budgetSeconds: budget,
-    out: resolve(cwd, values.out ?? resolve(REPO_ROOT, 'bench', 'results.json')),
+    out: resolve(cwd, values.out ?? resolve(REPO_ROOT, 'bench', 'out', 'results.json')),
     reference: values.reference === undefined ? undefined : resolve(cwd, values.reference),
     skipTorch: values['skip-torch'],
     help: values.help,

@@ -1,5 +1,5 @@
 /**
- * Runs the PyTorch reference (`shared/reference/torch_step.py`) so that the benchmark can print
+ * Runs the PyTorch reference (`bench/reference/torch_step.py`) so that the benchmark can print
  * ratios measured side by side on the same machine. Never throws: a missing interpreter, torch or
  * script makes `available` false with a one-line `reason`, and a failed run returns `{ ok: false }`.
  */
@@ -28,7 +28,7 @@ export interface TorchFailure {
 export type TorchResult = TorchMeasurement | TorchFailure;
 
 export interface TorchLocateOptions {
-  /** `--reference PATH`; else env `FGSGD_TORCH_REFERENCE`; else `<repoRoot>/../shared/reference/torch_step.py`. */
+  /** `--reference PATH`; else env `FGSGD_TORCH_REFERENCE`; else `<repoRoot>/bench/reference/torch_step.py`. */
   reference?: string;
   repoRoot: string;
   /** Interpreter; else env `FGSGD_PYTHON`; else `/usr/bin/python3` (Debian's, which has python3-torch). */
@@ -61,7 +61,7 @@ export class TorchReference {
   static async locate(o: TorchLocateOptions): Promise<TorchReference> {
     const python = o.python ?? process.env.FGSGD_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
     const given = o.reference ?? process.env.FGSGD_TORCH_REFERENCE;
-    const script = resolve(given ?? resolve(o.repoRoot, '..', 'shared', 'reference', 'torch_step.py'));
+    const script = resolve(given ?? resolve(o.repoRoot, 'bench', 'reference', 'torch_step.py'));
     if (o.disabled) return new TorchReference(false, python, script, undefined, 'disabled by --skip-torch');
     if (!existsSync(script)) {
       return new TorchReference(false, python, undefined, undefined,

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { BenchArgsError, DEFAULT_BACKENDS, parseBenchArgs, REPO_ROOT } from '../../bench/run.js';
 
 t.test('defaults', (t) => {
@@ -11,7 +12,7 @@ t.test('defaults', (t) => {
   t.equal(o.steps, 10);
   t.equal(o.warmup, 2);
   t.equal(o.budgetSeconds, 60);
-  t.equal(o.out, resolve(REPO_ROOT, 'bench', 'results.json'), 'default --out is bench/results.json in the repo');
+  t.equal(o.out, resolve(REPO_ROOT, 'bench', 'out', 'results.json'), 'default --out is bench/out/results.json, which git ignores');
   t.equal(o.reference, undefined);
   t.equal(o.skipTorch, false);
   t.equal(o.help, false);
@@ -49,4 +50,9 @@ t.test('errors', (t) => {
   for (const [argv, re] of bad) t.throws(() => parseBenchArgs(argv), { name: 'BenchArgsError', message: re }, argv.join(' '));
   t.ok(new BenchArgsError('x') instanceof Error);
   t.end();
+});
+
+t.test('the PyTorch reference ships in the repository, with every model the bench compares', async (t) => {
+  const script = readFileSync(resolve(REPO_ROOT, 'bench', 'reference', 'torch_step.py'), 'utf8');
+  for (const model of ['cnn-small', 'cnn-small-bn', 'resnet20']) t.match(script, new RegExp(`'${model}'`), `it defines ${model}`);
 });

@@ -8,7 +8,7 @@ import { trainStep } from '../../src/train/step.js';
 
 await useBackend('cpu');
 
-/** Trainable parameter counts of the PyTorch definitions in shared/reference/torch_step.py
+/** Trainable parameter counts of the PyTorch definitions in bench/reference/torch_step.py
  * (BatchNorm running statistics are buffers there, non-trainable weights here). */
 const TORCH_PARAMS: Record<string, number> = { 'cnn-small': 50186, 'cnn-small-bn': 50282, resnet20: 272474 };
 
