@@ -26,6 +26,8 @@ import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
 import { UsageError } from '../src/usage.js';
+import { join } from 'node:path';
+import { saveModel } from '../operators/saveModel.js';
 
 export const defaults: PipelineDefaults = {
   model: 'resnet20',
@@ -81,6 +83,7 @@ export default function cifar100(o: RunOptions, d: PipelineDefaults = defaults):
               readCifar({ files: test, variant: 'cifar100', label: 'fine' }).pipe(augment({ seed: 0, ops: [NORMALIZE] }), batch({ size: EVAL_BATCH }), toTensors()),
           }),
           checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+          saveModel({ model: s.model, dir: join(o.out, 'model') }),
           logMetrics({ dir: o.out, append: o.resume !== undefined }),
           progress({ enabled: o.progress }),
         ),

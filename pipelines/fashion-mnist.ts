@@ -23,6 +23,8 @@ import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
 import { UsageError } from '../src/usage.js';
+import { join } from 'node:path';
+import { saveModel } from '../operators/saveModel.js';
 
 export const defaults: PipelineDefaults = {
   model: 'cnn-small',
@@ -76,6 +78,7 @@ export default function fashionMnist(o: RunOptions, d: PipelineDefaults = defaul
             : identity,
           evaluate({ model: s.model, batches: () => readIdx(test).pipe(batch({ size: EVAL_BATCH }), toTensors()) }),
           checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+          saveModel({ model: s.model, dir: join(o.out, 'model') }),
           logMetrics({ dir: o.out, append: o.resume !== undefined }),
           progress({ enabled: o.progress }),
         ),

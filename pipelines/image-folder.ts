@@ -27,6 +27,8 @@ import { checkpoint } from '../operators/checkpoint.js';
 import { logMetrics } from '../operators/logMetrics.js';
 import { progress } from '../operators/progress.js';
 import { UsageError } from '../src/usage.js';
+import { join } from 'node:path';
+import { saveModel } from '../operators/saveModel.js';
 
 const SIZE = 32;
 
@@ -101,6 +103,7 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
               ),
           }),
           checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+          saveModel({ model: s.model, dir: join(o.out, 'model') }),
           logMetrics({ dir: o.out, append: o.resume !== undefined }),
           progress({ enabled: o.progress }),
         ),

@@ -41,6 +41,7 @@ import { loadGrid } from './sweep/load.js';
 import { runSweep } from './sweep/run.js';
 import { GRIDS } from '../pipelines/grids/paper.js';
 import { loadPipeline, PIPELINES } from './train/pipelines.js';
+import { evaluateModel } from './train/evaluate_model.js';
 import { resolveResume, runPipeline, type RunOptions } from './train/run.js';
 
 const MODEL_NAMES = MODELS.map((m) => m.name);
@@ -102,10 +103,18 @@ options:
   -h, --help                this text
 `;
 
+const EVALUATE_USAGE = `usage: fgsgd evaluate <model directory> --data DIR [--backend NAME] [--batch N]
+
+Test loss and accuracy of a trained model (a run's OUT/model: model.json and weights.bin, the
+TensorFlow.js LayersModel format) on the test split of the IDX files in DIR.
+`;
+
 const USAGE = `usage: fgsgd train <pipeline name or file> [options]
        fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
+       fgsgd evaluate <model directory> --data DIR [--backend NAME] [--batch N]
 ${TRAIN_USAGE.slice(TRAIN_USAGE.indexOf('\n') + 1)}
-${SWEEP_USAGE}`;
+${SWEEP_USAGE}
+${EVALUATE_USAGE}`;
 
 
 const OPTIONS = {
@@ -207,7 +216,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
   if (v.help) return { help: true, options: {} };
   const [command, pipeline, ...extra] = positionals;
   if (command !== 'train') {
-    throw new UsageError(command ? `unknown command '${command}'; the commands are 'train' and 'sweep'` : `missing command; usage: fgsgd train <pipeline> [options]`);
+    throw new UsageError(command ? `unknown command '${command}'; the commands are 'train', 'sweep' and 'evaluate'` : `missing command; usage: fgsgd train <pipeline> [options]`);
   }
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (!pipeline && !v.resume) throw new UsageError('missing pipeline name or file; usage: fgsgd train <pipeline> [options]');
@@ -411,6 +420,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'sweep') return sweep(argv);
+  if (command === 'evaluate') return evaluateCommand(argv);
   let given: Partial<RunOptions>;
   try {
     const parsed = parseTrainArgs(argv);
@@ -465,6 +475,44 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+const EVALUATE_OPTIONS = {
+  data: { type: 'string' },
+  backend: { type: 'string' },
+  batch: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `fgsgd evaluate <model dir> --data DIR`: prints the test accuracy and loss. */
+async function evaluateCommand(argv: string[]): Promise<number> {
+  let o: { model: string; data: string; backend?: string; batch?: number };
+  try {
+    const { values: v, positionals } = parse(argv, EVALUATE_OPTIONS);
+    if (v.help) {
+      process.stdout.write(EVALUATE_USAGE);
+      return 0;
+    }
+    const [, model, ...extra] = positionals;
+    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    if (!model) throw new UsageError('missing model directory; usage: fgsgd evaluate <model directory> --data DIR');
+    if (!v.data) throw new UsageError('missing --data DIR (the directory with the IDX test files)');
+    o = { model, data: v.data, backend: oneOf('backend', v.backend, BACKEND_NAMES), batch: positiveInt('batch', v.batch) };
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`fgsgd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    const r = await evaluateModel(o);
+    process.stdout.write(`test accuracy: ${r.testAccuracy.toFixed(4)} (test loss ${r.testLoss.toFixed(4)}; ${r.images} images on ${r.backend}) — ${o.model}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fgsgd: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+    return 1;
   }
 }
 

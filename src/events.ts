@@ -179,6 +179,15 @@ export interface FitEnd {
   maxNormByGroupKind: NormsByGroupKind;
 }
 
+/** The trained model, saved in TensorFlow.js's LayersModel format (`operators/saveModel.ts`). */
+export interface ModelSaved {
+  type: 'modelSaved';
+  /** The directory holding model.json and weights.bin. */
+  path: string;
+  step: number;
+  ms: number;
+}
+
 export type TrainEvent =
   | FitStart
   | EpochStart
@@ -189,7 +198,8 @@ export type TrainEvent =
   | EpochEnd
   | CheckpointSaved
   | OptimizerSwapped
-  | FitEnd;
+  | FitEnd
+  | ModelSaved;
 
 export type TrainEventType = TrainEvent['type'];
 

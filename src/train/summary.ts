@@ -50,6 +50,8 @@ export interface Summary {
   resumedFrom: string | null;
   /** The last checkpoint this process saved. */
   checkpoint: { path: string; step: number } | null;
+  /** The trained model as a TensorFlow.js LayersModel directory (model.json, weights.bin), or null. */
+  modelPath: string | null;
   /** The code that ran: git commit and whether tracked files had uncommitted changes (set by runPipeline). */
   git?: Revision;
 }
@@ -79,6 +81,7 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
   const validation = evals.filter((e) => e.split === 'validation').at(-1);
   const epochEnd = last('epochEnd');
   const saved = last('checkpointSaved');
+  const model = last('modelSaved');
   let steps = totals;
   if (!steps) {
     const sums = { images: 0, ms: 0, stallMs: 0, stepMs: 0, updateMs: 0 as number | undefined };
@@ -123,5 +126,6 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     stallSeconds: (steps.stallMs ?? 0) / 1000,
     resumedFrom: start?.resumedFrom ?? null,
     checkpoint: saved ? { path: saved.path, step: saved.position.step } : null,
+    modelPath: model?.path ?? null,
   };
 }

@@ -6,11 +6,14 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tempDir } from '../helpers/tmp.js';
 import { timeLeftMs } from '../helpers/budget.js';
 import { revision } from '../../src/provenance.js';
 
 const BIN = 'bin/fgsgd.js';
+/** One test image of 2,000: what another backend's rounding may flip. */
+const OTHER_BACKEND_ACCURACY_TOL = 1 / 2000;
 /** Runs the CLI; its time limit is what is left of the file's (a loaded machine is slow, not hung). */
 const fgsgd = (...args: string[]) =>
   spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FGSGD_LOG_LEVEL: 'warn' }, timeout: timeLeftMs(), killSignal: 'SIGKILL' });
@@ -101,6 +104,27 @@ t.test('the default pipeline on the embedded data, a few steps', async (t) => {
   const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));
   for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
   t.match(summary, { steps: 3, backend: 'wasm', model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc/, testAccuracy: Number });
+
+  // The trained model leaves the run in TensorFlow.js's format.
+  t.equal(summary.modelPath, join(dir, 'model'), 'summary.json names the saved model');
+  const model = JSON.parse(await readFile(`${dir}/model/model.json`, 'utf8'));
+  t.match(model, { format: 'layers-model', weightsManifest: [{ paths: ['weights.bin'] }] });
+  // Loaded by plain @tensorflow/tfjs in a fresh process (pure-JS cpu backend, no code of this
+  // project), it gives the accuracy the run reported, up to float rounding on another backend.
+  const plain = spawnSync(process.execPath, ['test/cli/plain_tfjs_eval.mjs', `${dir}/model`, 'data/fashion-mnist-subset'], { encoding: 'utf8', timeout: timeLeftMs() });
+  t.equal(plain.status, 0, plain.stderr);
+  const got = JSON.parse(plain.stdout) as { accuracy: number; loss: number; images: number };
+  t.equal(got.images, 2000);
+  t.ok(Math.abs(got.accuracy - summary.testAccuracy) <= OTHER_BACKEND_ACCURACY_TOL, `plain tfjs: accuracy ${got.accuracy} vs the run's ${summary.testAccuracy}`);
+  t.ok(Math.abs(got.loss - summary.testLoss) <= 1e-3, `plain tfjs: loss ${got.loss} vs the run's ${summary.testLoss}`);
+  // `fgsgd evaluate` on the same backend gives exactly the run's figures.
+  const ev = fgsgd('evaluate', `${dir}/model`, '--data', 'data/fashion-mnist-subset', '--backend', 'wasm');
+  t.equal(ev.status, 0, ev.stderr);
+  t.match(ev.stdout, new RegExp(`^test accuracy: ${summary.testAccuracy.toFixed(4)} \\(test loss ${summary.testLoss.toFixed(4)}; 2000 images on wasm\\)`));
+  const bad = fgsgd('evaluate', `${dir}/nothing`, '--data', 'data/fashion-mnist-subset');
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /nothing\/model\.json: cannot read a TensorFlow\.js model/);
+  t.equal(fgsgd('evaluate', `${dir}/model`).status, 2, 'evaluate without --data is a usage error');
 });
 
 t.test('--validation: a positive integer, and fewer than the training images, or exit 2 naming both', async (t) => {

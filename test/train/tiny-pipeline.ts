@@ -16,6 +16,8 @@ import { checkpoint } from '../../operators/checkpoint.js';
 import { logMetrics } from '../../operators/logMetrics.js';
 import { progress } from '../../operators/progress.js';
 import { CLASSES, makeSamples, SIDE, testBatches, tinyNet, trainBatches } from './fixtures.js';
+import { join } from 'node:path';
+import { saveModel } from '../../operators/saveModel.js';
 
 export const TRAIN = makeSamples(96);
 export const TEST = makeSamples(30, 9);
@@ -43,6 +45,7 @@ export default function tinyPipeline(o: RunOptions): Observable<TrainEvent> {
       renormalize({ optimizer: s.optimizer }),
       evaluate({ model: s.model, batches: testBatches(TEST) }),
       checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+      saveModel({ model: s.model, dir: join(o.out, 'model') }),
       logMetrics({ dir: o.out, append: o.resume !== undefined }),
       progress({ enabled: o.progress }),
     ),
