@@ -1,17 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, finalize, from, NEVER, type Observable, type OperatorFunction } from 'rxjs';
 import type { BatchEnd, LossNonFinite, OptimizerSwapped } from '../src/events.js';
-import { describeConfig, sameConfig, type OptimizerConfig, type TrainOptimizer } from '../src/train/optimizer.js';
+import { applySwap, describeConfig, isScheduledSwap, sameConfig, type ConfigChange, type OptimizerConfig, type ScheduledSwap, type TrainOptimizer } from '../src/train/optimizer.js';
 import type { Gradients } from './forwardBackward.js';
 
 export interface ManifoldStepOptions {
   optimizer: TrainOptimizer;
   /**
-   * Optimizer configurations to swap in while the run goes on. The latest value takes effect at
-   * the next update; a value equal to the current configuration is ignored, so a
-   * `BehaviorSubject` or `of(config)` is fine.
+   * Optimizer configurations to swap in while the run goes on. A whole configuration takes effect
+   * at the next update (the latest one wins); a scheduled swap (`{ step, changes }`, the CLI's
+   * `--swap`) takes effect after `step` steps, applied to the configuration in use then. A value
+   * equal to the current configuration is ignored, so a `BehaviorSubject` or `of(config)` is fine.
    */
-  configs?: Observable<OptimizerConfig>;
+  configs?: Observable<ConfigChange>;
 }
 
 /**
@@ -44,11 +45,20 @@ export function manifoldStep(options: ManifoldStepOptions): OperatorFunction<Gra
   return (source) =>
     defer(() => {
       let pending: OptimizerConfig | undefined;
-      const sub = configs.subscribe((c) => (pending = c));
+      const scheduled: ScheduledSwap[] = [];
+      const sub = configs.subscribe((c) => {
+        if (!isScheduledSwap(c)) pending = c;
+        else {
+          scheduled.push(c);
+          scheduled.sort((a, b) => a.step - b.step);
+        }
+      });
       return source.pipe(
         concatMap((g) => {
           const out: (BatchEnd | OptimizerSwapped | LossNonFinite)[] = [];
           try {
+            // Scheduled swaps due by now, in step order, each on top of the one before.
+            while (scheduled.length && scheduled[0]!.step <= optimizer.step) pending = applySwap(pending ?? optimizer.config, scheduled.shift()!.changes);
             if (pending) {
               const next = pending;
               pending = undefined;

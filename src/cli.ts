@@ -43,6 +43,7 @@ import { GRIDS } from '../pipelines/grids/paper.js';
 import { loadPipeline, PIPELINES } from './train/pipelines.js';
 import { evaluateModel } from './train/evaluate_model.js';
 import { resolveResume, runPipeline, type RunOptions } from './train/run.js';
+import { parseSwap } from './train/optimizer.js';
 
 const MODEL_NAMES = MODELS.map((m) => m.name);
 const SCHEDULE_NAMES = SCHEDULES.map((s) => s.name) as ScheduleName[];
@@ -75,6 +76,10 @@ options:
   --lambda-floor X          smallest λ of the data policy (default 1e-6)
   --lambda-every N          data policy: λ statistics every N steps (default 10)
   --bound B                 the same as --radius bound:B
+  --swap STEP:K=V[,K=V...]  after STEP steps, change the optimizer (hot-swap), e.g.
+                            500:optimizer=fgsgd,manifolds=Sp+Ob+St; keys: optimizer, grouping,
+                            manifolds, lr (the schedule's peak; the schedule is kept), momentum,
+                            weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
@@ -138,6 +143,7 @@ const OPTIONS = {
   'group-size': { type: 'string' },
   'lambda-floor': { type: 'string' },
   'lambda-every': { type: 'string' },
+  swap: { type: 'string', multiple: true },
   batch: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
@@ -253,6 +259,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     groupSize: positiveInt('group-size', v['group-size']),
     lambdaFloor: number('lambda-floor', v['lambda-floor'], (n) => n > 0, 'a positive number'),
     lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
+    swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
     out: v.out,
     resume: v.resume,

@@ -105,13 +105,15 @@ export async function renderPng(spec: vl.TopLevelSpec): Promise<Buffer> {
 }
 
 /** A line chart of `rows` (one line per series, points where a series is sparse) as PNG bytes. */
-export async function lineChartPng(rows: readonly Row[], title: string, yTitle: string, yScale: 'linear' | 'log' = 'linear'): Promise<Buffer> {
-  return renderPng({
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
-    width: WIDTH,
-    height: HEIGHT,
-    background: 'white',
+export async function lineChartPng(
+  rows: readonly Row[],
+  title: string,
+  yTitle: string,
+  yScale: 'linear' | 'log' = 'linear',
+  /** Vertical rules at these steps (hot-swaps), labelled. */
+  marks: readonly { step: number; label: string }[] = [],
+): Promise<Buffer> {
+  const line = {
     data: { values: rows as Row[] },
     mark: { type: 'line', point: rows.length < 60 },
     encoding: {
@@ -119,6 +121,18 @@ export async function lineChartPng(rows: readonly Row[], title: string, yTitle: 
       y: { field: 'value', type: 'quantitative', title: yTitle, scale: yScale === 'log' ? { type: 'log' } : { zero: false } },
       color: { field: 'series', type: 'nominal', title: null },
     },
+  };
+  const rules = [
+    { data: { values: marks as { step: number; label: string }[] }, mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' }, encoding: { x: { field: 'step', type: 'quantitative' } } },
+    { data: { values: marks as { step: number; label: string }[] }, mark: { type: 'text', align: 'left', dx: 3, dy: -4, baseline: 'bottom', fontSize: 10, color: 'gray' }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } } },
+  ];
+  return renderPng({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    layer: marks.length ? [line, ...rules] : [line],
   } as vl.TopLevelSpec);
 }
 
@@ -141,6 +155,8 @@ export async function writeReport(dir: string): Promise<string> {
     ['lr', 'Learning rate', 'learning rate', 'linear'],
     ['norms', 'Largest kernel norms per manifold type', 'norm', 'linear'],
   ];
+  const swaps = events.flatMap((e) => (e.type === 'optimizerSwapped' ? [e] : []));
+  const swapMarks = swaps.map((e) => ({ step: e.step, label: `swap: ${e.to.split(' ').slice(0, 3).join(' ')}` }));
   const lines = ['# Training report', ''];
   const keys = ['pipeline', 'reason', 'testAccuracy', 'testLoss', 'validationAccuracy', 'validationLoss', 'deadChannels', 'epochs', 'steps', 'imagesPerSecond', 'backend', 'model', 'optimizer', 'seed', 'skippedSamples', 'wallSeconds', 'updateShare', 'weightsDigest'];
   if (Object.keys(summary).length) {
@@ -154,8 +170,13 @@ export async function writeReport(dir: string): Promise<string> {
       lines.push(`## ${title}`, '', '_No data._', '');
       continue;
     }
-    await writeFile(join(dir, `${key}.png`), await lineChartPng(rows[key], title, y, scale));
+    await writeFile(join(dir, `${key}.png`), await lineChartPng(rows[key], title, y, scale, key === 'lr' ? swapMarks : []));
     lines.push(`## ${title}`, '', `![${title}](${key}.png)`, '');
+  }
+  if (swaps.length) {
+    lines.push('## Hot-swaps', '', '| from step | from | to |', '|---|---|---|');
+    for (const e of swaps) lines.push(`| ${e.step} | ${e.from} | ${e.to} |`);
+    lines.push('');
   }
   const norms = summary.maxNormByGroupKind as Record<string, { frobenius: number; spectral: number }> | undefined;
   if (norms && Object.keys(norms).length) {

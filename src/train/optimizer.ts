@@ -20,10 +20,10 @@
  * returns typed arrays, not tensors.
  */
 import * as tf from '@tensorflow/tfjs';
-import { buildGrouping, parseManifoldMix, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
-import { DEFAULT_STEP_RULE, FGSGD, type FGSGDConfig, type FGSGDStateJson } from '../fgsgd/optimizer.js';
+import { buildGrouping, parseManifoldMix, parseStrategy, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
+import { DEFAULT_STEP_RULE, FGSGD, STEP_RULES, type FGSGDConfig, type FGSGDStateJson, type StepRule } from '../fgsgd/optimizer.js';
 import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
-import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
+import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics, parseRadius } from '../fgsgd/radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
 import type { NormsByGroupKind } from '../events.js';
 
@@ -76,6 +76,99 @@ export function describeConfig(c: OptimizerConfig): string {
     if (c.groupSize !== undefined) rest += ` groupSize=${c.groupSize}`;
   }
   return `${c.optimizer}${geo} ${lr} momentum=${c.momentum}${wd}${rest}`;
+}
+
+/**
+ * What a scheduled swap changes (the CLI's `--swap STEP:key=value,...`); everything it leaves out
+ * stays as it is at the swap, the learning-rate schedule included: `lr` sets the peak of the
+ * current schedule, not a new constant.
+ */
+export interface SwapChanges {
+  optimizer?: 'sgd' | 'fgsgd';
+  grouping?: Grouping;
+  manifolds?: string;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  groupSize?: number;
+  radius?: string;
+  step?: StepRule;
+}
+
+/** A configuration change that takes effect after `step` optimizer steps (for step `step` + 1). */
+export interface ScheduledSwap {
+  step: number;
+  changes: SwapChanges;
+}
+
+/** What `manifoldStep` takes as hot-swaps: a whole configuration (now), or a scheduled change. */
+export type ConfigChange = OptimizerConfig | ScheduledSwap;
+
+export function isScheduledSwap(c: ConfigChange): c is ScheduledSwap {
+  return 'changes' in c;
+}
+
+/** `current` with a swap's changes applied (validated). */
+export function applySwap(current: OptimizerConfig, changes: SwapChanges): OptimizerConfig {
+  const { optimizer, grouping, manifolds, lr, momentum, weightDecay, groupSize, radius, step } = changes;
+  const next: OptimizerConfig = { ...current };
+  if (optimizer !== undefined) next.optimizer = optimizer;
+  if (next.optimizer === 'fgsgd') {
+    next.grouping = grouping ?? current.grouping ?? DEFAULT_STRATEGY;
+    next.manifolds = manifolds ?? current.manifolds ?? DEFAULT_MANIFOLDS;
+  } else {
+    next.grouping = undefined;
+    next.manifolds = undefined;
+  }
+  if (lr !== undefined) next.lr = typeof current.lr === 'number' ? lr : { ...current.lr, lr };
+  if (momentum !== undefined) next.momentum = momentum;
+  if (weightDecay !== undefined) next.weightDecay = weightDecay;
+  if (groupSize !== undefined) next.groupSize = groupSize;
+  if (radius !== undefined || step !== undefined) {
+    next.fgsgd = { ...current.fgsgd, ...(radius !== undefined ? { radius } : {}), ...(step !== undefined ? { step } : {}) };
+  }
+  return validateConfig(next);
+}
+
+const SWAP_KEYS: Record<string, (v: string, where: string) => Partial<SwapChanges>> = {
+  optimizer: (v, w) => {
+    if (v !== 'sgd' && v !== 'fgsgd') throw new Error(`${w}: optimizer must be sgd or fgsgd, got '${v}'`);
+    return { optimizer: v };
+  },
+  grouping: (v, w) => ({ grouping: parseStrategy(v, w) }),
+  manifolds: (v, w) => (parseManifoldMix(v, w), { manifolds: v }),
+  lr: (v, w) => ({ lr: swapNumber(v, w, 'lr', (n) => n > 0, 'a positive number') }),
+  momentum: (v, w) => ({ momentum: swapNumber(v, w, 'momentum', (n) => n >= 0 && n < 1, 'a number in [0, 1)') }),
+  'weight-decay': (v, w) => ({ weightDecay: swapNumber(v, w, 'weight-decay', (n) => n >= 0, 'a number ≥ 0') }),
+  'group-size': (v, w) => ({ groupSize: swapNumber(v, w, 'group-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') }),
+  radius: (v, w) => (parseRadius(v, `${w}: radius`), { radius: v }),
+  'step-rule': (v, w) => {
+    if (!(STEP_RULES as readonly string[]).includes(v)) throw new Error(`${w}: step-rule must be one of ${STEP_RULES.join(', ')}, got '${v}'`);
+    return { step: v as StepRule };
+  },
+};
+
+function swapNumber(v: string, where: string, key: string, ok: (n: number) => boolean, what: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new Error(`${where}: ${key} must be ${what}, got '${v}'`);
+  return n;
+}
+
+/** Parse `STEP:key=value[,key=value...]` (the CLI's --swap). */
+export function parseSwap(text: string): ScheduledSwap {
+  const where = `--swap ${text}`;
+  const colon = text.indexOf(':');
+  const step = Number(text.slice(0, colon));
+  if (colon < 1 || !Number.isInteger(step) || step < 0) throw new Error(`${where}: expected STEP:key=value[,key=value...], e.g. 500:optimizer=fgsgd,manifolds=Sp+Ob+St`);
+  const changes: SwapChanges = {};
+  for (const item of text.slice(colon + 1).split(',')) {
+    const eq = item.indexOf('=');
+    const key = item.slice(0, eq).trim();
+    const parse = SWAP_KEYS[key];
+    if (eq < 1 || !parse) throw new Error(`${where}: unknown setting '${eq < 1 ? item : key}'; valid: ${Object.keys(SWAP_KEYS).join(', ')}`);
+    Object.assign(changes, parse(item.slice(eq + 1).trim(), where));
+  }
+  return { step, changes };
 }
 
 export const DEFAULT_STRATEGY: Grouping = 'PIO';

@@ -8,13 +8,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Observable } from 'rxjs';
+import { from, merge, NEVER, type Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
 import { writeFileAtomic } from '../atomic.js';
 import { readCheckpoint } from '../checkpoint.js';
 import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
-import type { Grouping, OptimizerConfig } from './optimizer.js';
+import type { ConfigChange, Grouping, OptimizerConfig, ScheduledSwap } from './optimizer.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
 import type { StepRule } from '../fgsgd/optimizer.js';
 import type { SessionOptions } from './session.js';
@@ -74,7 +74,9 @@ export interface RunOptions {
   /** Stop at the next step boundary, with a final checkpoint (the CLI wires Ctrl-C here). */
   interrupt?: Observable<string>;
   /** Optimizer configurations to hot-swap in while the run goes on. */
-  configs?: Observable<OptimizerConfig>;
+  configs?: Observable<ConfigChange>;
+  /** Scheduled hot-swaps (the CLI's `--swap STEP:key=value,...`), plain data, recorded for --resume. */
+  swaps?: ScheduledSwap[];
 }
 
 /** A pipeline: composition only, from options to the run's event stream. */
@@ -100,7 +102,7 @@ export const DEFAULT_SEED = 1;
 const RECORDED = [
   'pipeline', 'data', 'model', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds',
   'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'radius', 'radiusLayers', 'stepRule', 'groupSize', 'lambdaFloor', 'lambdaEvery',
-  'batch', 'strict', 'checkpointEvery',
+  'swaps', 'batch', 'strict', 'checkpointEvery',
   'validation',
 ] as const;
 
@@ -193,7 +195,7 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
     maxSteps: o.maxSteps,
     out: o.out,
     resume: o.resume,
-    configs: o.configs,
+    configs: o.swaps?.length ? merge(from(o.swaps), o.configs ?? NEVER) : o.configs,
     interrupt: o.interrupt,
     run: { options: run },
   };

@@ -12,7 +12,7 @@ import { initBackend, type BackendInfo } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
 import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
-import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig } from './optimizer.js';
+import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
 
@@ -33,7 +33,7 @@ export interface SessionOptions {
   /** Directory holding a checkpoint to continue from. */
   resume?: string;
   /** Hot-swaps: each value becomes the optimizer configuration at the next step boundary. */
-  configs?: Observable<OptimizerConfig>;
+  configs?: Observable<ConfigChange>;
   /** Emits when the run must stop at the next step boundary, with a final checkpoint (Ctrl-C). */
   interrupt?: Observable<string>;
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
@@ -45,7 +45,7 @@ export class Session {
   /** Emits (once per request) when the run should stop at the next step boundary. */
   readonly interrupt$: Observable<string>;
   /** Hot-swap configurations (never completes when none were given). */
-  readonly configs: Observable<OptimizerConfig>;
+  readonly configs: Observable<ConfigChange>;
 
   constructor(
     readonly options: SessionOptions,

@@ -52,6 +52,8 @@ export interface Summary {
   checkpoint: { path: string; step: number } | null;
   /** The trained model as a TensorFlow.js LayersModel directory (model.json, weights.bin), or null. */
   modelPath: string | null;
+  /** Every hot-swap of this process: the step it first applied to, and the configurations. */
+  swaps: { step: number; from: string; to: string }[];
   /** The code that ran: git commit and whether tracked files had uncommitted changes (set by runPipeline). */
   git?: Revision;
 }
@@ -82,6 +84,7 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
   const epochEnd = last('epochEnd');
   const saved = last('checkpointSaved');
   const model = last('modelSaved');
+  const swaps = events.flatMap((e) => (e.type === 'optimizerSwapped' ? [{ step: e.step, from: e.from, to: e.to }] : []));
   let steps = totals;
   if (!steps) {
     const sums = { images: 0, ms: 0, stallMs: 0, stepMs: 0, updateMs: 0 as number | undefined };
@@ -116,7 +119,8 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     reason: end?.reason ?? 'error',
     message: end?.message ?? 'the run ended without a fitEnd event',
     model: start?.model ?? 'unknown',
-    optimizer: start?.optimizer ?? 'unknown',
+    // The configuration in use at the end: the last swap's, else the one the run started with.
+    optimizer: swaps.length ? swaps[swaps.length - 1]!.to : (start?.optimizer ?? 'unknown'),
     seed: start?.seed ?? 0,
     trainLoss: finite(epochEnd?.trainLoss),
     trainAccuracy: finite(epochEnd?.trainAccuracy),
@@ -127,5 +131,6 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     resumedFrom: start?.resumedFrom ?? null,
     checkpoint: saved ? { path: saved.path, step: saved.position.step } : null,
     modelPath: model?.path ?? null,
+    swaps,
   };
 }

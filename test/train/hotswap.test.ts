@@ -15,7 +15,10 @@ import { batch } from '../../operators/batch.js';
 import { toTensors } from '../../operators/toTensors.js';
 import { Rng } from '../../src/random.js';
 import { pullFrom } from '../../src/data/pull.js';
-import { TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
+import { applySwap, parseSwap, TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { timeLeftMs } from '../helpers/budget.js';
 import { weightsDigest } from '../../src/checkpoint.js';
 import { planKernel } from '../../src/fgsgd/grouping.js';
 import { manifoldByTag } from '../../src/manifolds/index.js';
@@ -163,4 +166,34 @@ t.test('a configuration equal to the current one is not a swap', async (t) => {
   );
   t.notOk(events.some((e) => e.type === 'optimizerSwapped'));
   t.equal(events.filter((e) => e.type === 'batchEnd').length, 4);
+});
+
+t.test('--swap STEP:key=value from the CLI equals the same swap made from code, and is recorded', async (t) => {
+  const cliDir = tempDir(t);
+  const r = spawnSync(
+    process.execPath,
+    ['bin/fgsgd.js', 'train', 'test/train/tiny-pipeline.ts', '--seed', String(SEED), '--max-steps', '10', '--backend', 'wasm', '--out', cliDir, '--swap', `${SWAP_AFTER}:optimizer=fgsgd,manifolds=Sp+Ob+St,momentum=0.8`],
+    { encoding: 'utf8', env: { ...process.env, FGSGD_LOG_LEVEL: 'warn' }, timeout: timeLeftMs(), killSignal: 'SIGKILL' },
+  );
+  t.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(await readFile(`${cliDir}/summary.json`, 'utf8'));
+  t.match(summary.swaps, [{ step: SWAP_AFTER + 1, from: /^sgd lr=0\.05 momentum=0\.9/, to: /^fgsgd PIO Sp\+Ob\+St lr=0\.05 momentum=0\.8/ }], 'summary.json lists the swap with its step');
+  t.match(summary.optimizer, /^fgsgd PIO Sp\+Ob\+St /, "summary.json's optimizer is the one in use at the end");
+  t.match(await readFile(`${cliDir}/report.md`, 'utf8'), /## Hot-swaps[\s\S]*\| 6 \| sgd [^|]*\| fgsgd PIO Sp\+Ob\+St /, 'report.md lists it');
+
+  // From code: the whole configuration, pushed while step SWAP_AFTER's events are handled.
+  const configs = new Subject<OptimizerConfig>();
+  const events = await lastValueFrom(
+    tinyPipeline({ out: tempDir(t), seed: SEED, maxSteps: 10, backend: 'wasm', configs }).pipe(
+      rxTap((e) => e.type === 'batchEnd' && e.step === SWAP_AFTER && configs.next({ ...SGD, optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St', momentum: 0.8 })),
+      toArray(),
+    ),
+  );
+  const end = events.find((e): e is FitEnd => e.type === 'fitEnd')!;
+  t.equal(summary.weightsDigest, end.weightsDigest, 'the same weights, bit for bit');
+
+  t.throws(() => parseSwap('x:lr=1'), /--swap x:lr=1: expected STEP:key=value/);
+  t.throws(() => parseSwap('5:speed=2'), /unknown setting 'speed'; valid: optimizer, grouping, manifolds, lr/);
+  t.throws(() => parseSwap('5:lr=-1'), /lr must be a positive number, got '-1'/);
+  t.same(applySwap({ optimizer: 'sgd', lr: SCHEDULE, momentum: 0.9 }, { lr: 0.2 }).lr, { ...SCHEDULE, lr: 0.2 }, 'lr sets the peak; the schedule is kept');
 });
