@@ -117,7 +117,7 @@ export async function lineChartPng(
     data: { values: rows as Row[] },
     mark: { type: 'line', point: rows.length < 60 },
     encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'step' },
+      x: { field: 'step', type: 'quantitative', title: 'step', axis: { format: 'd' } },
       y: { field: 'value', type: 'quantitative', title: yTitle, scale: yScale === 'log' ? { type: 'log' } : { zero: false } },
       color: { field: 'series', type: 'nominal', title: null },
     },
@@ -133,6 +133,41 @@ export async function lineChartPng(
     height: HEIGHT,
     background: 'white',
     layer: marks.length ? [line, ...rules] : [line],
+  } as vl.TopLevelSpec);
+}
+
+/**
+ * The largest kernel norms per manifold type over the run: one colour per manifold, solid for
+ * Frobenius and dashed for spectral, points at each refresh, and the bound B drawn when the
+ * radius policy is `bound:B`.
+ */
+export async function normsChartPng(rows: readonly Row[], bound?: number): Promise<Buffer> {
+  const values = rows.map((r) => {
+    const [manifold, kind] = r.series.split(' ');
+    return { step: r.step, value: r.value, manifold, norm: kind };
+  });
+  const lines = {
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step', axis: { format: 'd' } },
+      y: { field: 'value', type: 'quantitative', title: 'largest norm (log scale)', scale: { type: 'log' } },
+      color: { field: 'manifold', type: 'nominal', title: 'manifold' },
+      strokeDash: { field: 'norm', type: 'nominal', title: 'norm', scale: { domain: ['Frobenius', 'spectral'], range: [[1, 0], [5, 3]] } },
+      shape: { field: 'norm', type: 'nominal', title: 'norm' },
+    },
+  };
+  const rule = bound === undefined ? [] : [
+    { data: { values: [{ bound, label: `bound B = ${bound}` }] }, mark: { type: 'rule', color: 'black', strokeDash: [2, 2] }, encoding: { y: { field: 'bound', type: 'quantitative' } } },
+    { data: { values: [{ bound, label: `bound B = ${bound}` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10 }, encoding: { y: { field: 'bound', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } } },
+  ];
+  return renderPng({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Largest kernel norms per manifold type',
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    layer: [lines, ...rule],
   } as vl.TopLevelSpec);
 }
 
@@ -170,7 +205,8 @@ export async function writeReport(dir: string): Promise<string> {
       lines.push(`## ${title}`, '', '_No data._', '');
       continue;
     }
-    await writeFile(join(dir, `${key}.png`), await lineChartPng(rows[key], title, y, scale, key === 'lr' ? swapMarks : []));
+    const png = key === 'norms' ? await normsChartPng(rows.norms, boundOf(events)) : await lineChartPng(rows[key], title, y, scale, key === 'lr' ? swapMarks : []);
+    await writeFile(join(dir, `${key}.png`), png);
     lines.push(`## ${title}`, '', `![${title}](${key}.png)`, '');
   }
   if (swaps.length) {
@@ -187,6 +223,17 @@ export async function writeReport(dir: string): Promise<string> {
   const path = join(dir, 'report.md');
   await writeFile(path, lines.join('\n'));
   return path;
+}
+
+/** B of the radius policy `bound:B` in use at the end of the run, from the optimizer's description. */
+export function boundOf(events: readonly TrainEvent[]): number | undefined {
+  let description = '';
+  for (const e of events) {
+    if (e.type === 'fitStart') description = e.optimizer;
+    else if (e.type === 'optimizerSwapped') description = e.to;
+  }
+  const m = / radius=bound:([0-9.eE+-]+)[ ,]/.exec(`${description} `);
+  return m ? Number(m[1]) : undefined;
 }
 
 function format(v: unknown): string {

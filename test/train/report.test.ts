@@ -1,7 +1,7 @@
 /** The end-of-run report: rows from metrics.jsonl (a killed run's cut line, replayed steps), PNG plots. */
 import t from 'tap';
 import { readFile, writeFile } from 'node:fs/promises';
-import { chartRows, readMetrics, writeReport } from '../../src/report.js';
+import { boundOf, chartRows, readMetrics, writeReport } from '../../src/report.js';
 import type { TrainEvent } from '../../src/events.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -35,4 +35,12 @@ t.test('readMetrics skips a line cut by a kill; writeReport draws PNGs and the m
     const bytes = await readFile(`${dir}/${png}.png`);
     t.same([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], `${png}.png is a PNG`);
   }
+});
+
+t.test('the norms plot draws the bound B of the radius policy in use at the end', async (t) => {
+  const start = (optimizer: string) => ({ type: 'fitStart', optimizer }) as unknown as TrainEvent;
+  const swap = (to: string) => ({ type: 'optimizerSwapped', step: 5, from: '', to }) as unknown as TrainEvent;
+  t.equal(boundOf([start('fgsgd PIO Sp lr=0.1 momentum=0.9 radius=bound:0.25 step=fixed')]), 0.25);
+  t.equal(boundOf([start('fgsgd PIO Sp lr=0.1 momentum=0.9 radius=init step=fixed')]), undefined, 'init: no single bound');
+  t.equal(boundOf([start('sgd lr=0.1 momentum=0.9'), swap('fgsgd PIO Sp lr=0.1 momentum=0.9 radius=bound:2,conv1=1.41 step=fixed')]), 2, 'after a swap: the new one');
 });
