@@ -1,6 +1,9 @@
 /**
  * `image-folder`: `--data` holds one sub-folder of images per class, or `train/` and `test/` (or
- * `val/`) folders that each do. Without a test folder, every tenth image (by a hash of its path)
+ * `val/`) folders that each do; or `--data` names tar shards on disk or over HTTP(S), with
+ * WebDataset brace patterns (`'http://host/data/train-{0000..0099}.tar'`; the test shards are the
+ * shards and the class names come from `shards.json` beside them, as `fgsgd make-shards` writes
+ * them). Without a test split, every tenth image (by a hash of its key)
  * is held out for testing. Images are decoded with sharp and resized to the model's input (32×32
  * RGB by default; `d.inputShape` sets height, width and 1 or 3 channels); unreadable images are
  * skipped and counted (`--strict` fails instead). ResNet-20, FG-SGD by default.
@@ -9,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { filter, from, pipe, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
 import { createSkipCounter, type EncodedSample, type SkipCounter } from '../src/data/types.js';
-import { locateImageFolder } from '../src/train/datasets.js';
+import { isShardSpec, locateImageFolder, locateShards } from '../src/train/datasets.js';
+import { readTarShards } from '../operators/readTarShards.js';
 import { fit } from '../src/train/fit.js';
 import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/train/run.js';
 import { withSession } from '../src/train/session.js';
@@ -60,7 +64,8 @@ const EVAL_BATCH = 128;
 const heldOut = (s: EncodedSample) => createHash('sha1').update(s.key).digest()[0]! % 10 === 0;
 
 export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'numClasses'> = defaults): Observable<TrainEvent> {
-  if (!o.data) throw new UsageError(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class`);
+  if (!o.data) throw new UsageError(`pipeline 'image-folder': --data must name a folder with one sub-folder of images per class, or tar shards`);
+  const data = o.data;
   if (o.validation !== undefined) throw new UsageError(`pipeline 'image-folder' does not support --validation (it is implemented for fashion-mnist, idx and default)`);
   const [height, width, channels] = d.inputShape;
   if (channels !== 1 && channels !== 3) throw new RangeError(`pipeline 'image-folder': inputShape must have 1 or 3 channels (got ${channels})`);
@@ -68,16 +73,25 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
   let skipped = createSkipCounter();
   const decode = (counter: SkipCounter, batchSize: number) =>
     decodeImages({ concurrent: DECODE_AHEAD_BATCHES * batchSize, workers: DECODE_WORKERS, size: [height, width], channels, strict: o.strict, skipped: counter });
-  return from(locateImageFolder(o.data)).pipe(
-    switchMap(({ train, test, classes }) =>
-      withSession(sessionOptions(o, { ...d, numClasses: classes.length }), (s) =>
+  // Either source gives encoded samples (paths or bytes) with class ids; the rest is the same.
+  const locate = async () => {
+    if (isShardSpec(data)) {
+      const { train, test, classes, trainSamples } = await locateShards(data);
+      return { classes, hasTest: test !== undefined, trainSamples: test ? trainSamples : undefined, read: (split: 'train' | 'test') => readTarShards(split === 'test' && test ? test : train) };
+    }
+    const { train, test, classes } = await locateImageFolder(data);
+    return { classes, hasTest: test !== undefined, trainSamples: undefined, read: (split: 'train' | 'test') => readImageFolder({ root: split === 'test' && test ? test : train, classes }) };
+  };
+  return from(locate()).pipe(
+    switchMap(({ read, hasTest: test, classes, trainSamples }) =>
+      withSession(sessionOptions(o, { ...d, numClasses: classes.length }, { trainSamples }), (s) =>
         fit({
           session: s,
           batches: (plan) => {
             skipped = createSkipCounter();
-            return readImageFolder({ root: train, classes }).pipe(
+            return read('train').pipe(
               // Paths only so far: a plain filter here queues cheap items, not images.
-              filter((x) => test !== undefined || !heldOut(x)),
+              filter((x) => test || !heldOut(x)),
               shuffle({ bufferSize: 1_000_000, rng: plan.rng('shuffle') }),
               decode(skipped, s.batchSize),
               batch({ size: s.batchSize }),
@@ -90,13 +104,14 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
             manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
           ),
           skippedSamples: () => skipped.count,
+          samplesPerEpoch: trainSamples,
         }).pipe(
           renormalize({ optimizer: s.optimizer }),
           evaluate({
             model: s.model,
             batches: () =>
-              readImageFolder({ root: test ?? train, classes }).pipe(
-                filter((x) => test !== undefined || heldOut(x)),
+              read('test').pipe(
+                filter((x) => test || heldOut(x)),
                 decode(createSkipCounter(), EVAL_BATCH),
                 batch({ size: EVAL_BATCH }),
                 toTensors(),

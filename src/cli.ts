@@ -42,6 +42,7 @@ import { runSweep } from './sweep/run.js';
 import { GRIDS } from '../pipelines/grids/paper.js';
 import { loadPipeline, PIPELINES } from './train/pipelines.js';
 import { evaluateModel } from './train/evaluate_model.js';
+import { makeShards } from './data/make_shards.js';
 import { resolveResume, runPipeline, type RunOptions } from './train/run.js';
 import { parseSwap } from './train/optimizer.js';
 
@@ -114,12 +115,23 @@ Test loss and accuracy of a trained model (a run's OUT/model: model.json and wei
 TensorFlow.js LayersModel format) on the test split of the IDX files in DIR.
 `;
 
+const MAKE_SHARDS_USAGE = `usage: fgsgd make-shards --from DIR --out DIR [--per-shard N]
+
+Writes WebDataset-style tar shards (<key>.png or the image's own format, and <key>.cls with the
+class id) of an IDX dataset (the four Fashion-MNIST/MNIST files) or an image folder (train/ and
+test/ class folders, or class folders alone), as train-0000.tar, ... test-0000.tar, ..., and
+classes.txt. Serve DIR over HTTP and train with
+  fgsgd train image-folder --data 'http://HOST/PATH/train-{0000..NNNN}.tar'
+`;
+
 const USAGE = `usage: fgsgd train <pipeline name or file> [options]
        fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
        fgsgd evaluate <model directory> --data DIR [--backend NAME] [--batch N]
+       fgsgd make-shards --from DIR --out DIR [--per-shard N]
 ${TRAIN_USAGE.slice(TRAIN_USAGE.indexOf('\n') + 1)}
 ${SWEEP_USAGE}
-${EVALUATE_USAGE}`;
+${EVALUATE_USAGE}
+${MAKE_SHARDS_USAGE}`;
 
 
 const OPTIONS = {
@@ -222,7 +234,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
   if (v.help) return { help: true, options: {} };
   const [command, pipeline, ...extra] = positionals;
   if (command !== 'train') {
-    throw new UsageError(command ? `unknown command '${command}'; the commands are 'train', 'sweep' and 'evaluate'` : `missing command; usage: fgsgd train <pipeline> [options]`);
+    throw new UsageError(command ? `unknown command '${command}'; the commands are 'train', 'sweep', 'evaluate' and 'make-shards'` : `missing command; usage: fgsgd train <pipeline> [options]`);
   }
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   if (!pipeline && !v.resume) throw new UsageError('missing pipeline name or file; usage: fgsgd train <pipeline> [options]');
@@ -428,6 +440,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'sweep') return sweep(argv);
   if (command === 'evaluate') return evaluateCommand(argv);
+  if (command === 'make-shards') return makeShardsCommand(argv);
   let given: Partial<RunOptions>;
   try {
     const parsed = parseTrainArgs(argv);
@@ -516,6 +529,45 @@ async function evaluateCommand(argv: string[]): Promise<number> {
   try {
     const r = await evaluateModel(o);
     process.stdout.write(`test accuracy: ${r.testAccuracy.toFixed(4)} (test loss ${r.testLoss.toFixed(4)}; ${r.images} images on ${r.backend}) — ${o.model}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fgsgd: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+    return 1;
+  }
+}
+
+const MAKE_SHARDS_OPTIONS = {
+  from: { type: 'string' },
+  out: { type: 'string' },
+  'per-shard': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `fgsgd make-shards --from DIR --out DIR`: prints what it wrote and the --data patterns. */
+async function makeShardsCommand(argv: string[]): Promise<number> {
+  let o: { from: string; out: string; perShard?: number };
+  try {
+    const { values: v, positionals } = parse(argv, MAKE_SHARDS_OPTIONS);
+    if (v.help) {
+      process.stdout.write(MAKE_SHARDS_USAGE);
+      return 0;
+    }
+    if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+    if (!v.from || !v.out) throw new UsageError('missing --from DIR or --out DIR; usage: fgsgd make-shards --from DIR --out DIR [--per-shard N]');
+    o = { from: v.from, out: v.out, perShard: positiveInt('per-shard', v['per-shard']) };
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`fgsgd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    const r = await makeShards(o.from, o.out, o.perShard);
+    process.stdout.write(
+      `${r.train.samples} training samples in ${r.train.shards.length} shards, ${r.test.samples} test samples in ${r.test.shards.length}, ` +
+        `${r.classes.length} classes — ${o.out}\ntrain with: --data '${r.patterns.train}'\n`,
+    );
     return 0;
   } catch (e) {
     process.stderr.write(`fgsgd: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);

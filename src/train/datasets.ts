@@ -3,8 +3,10 @@
  * counts for the progress bar, class names). Pipelines call these in their prelude; nothing here
  * reads the data itself or creates tensors.
  */
-import { access, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { isUrl } from '../data/tar_shards.js';
+import { expandBraces, SHARDS_INDEX, type ShardsIndex } from '../data/brace.js';
 import { cifarPaths } from '../data/cifar.js';
 import { idxPaths, readIdxFile } from '../data/idx.js';
 import { listClasses } from '../data/image_folder.js';
@@ -56,4 +58,59 @@ export async function locateImageFolder(dir: string): Promise<ImageFolderDataset
   }
   await access(dir);
   return { train: dir, classes: await listClasses(dir) };
+}
+
+/**
+ * Image data given as tar shards (`--data` an http(s) URL or a `.tar` path, with WebDataset brace
+ * patterns such as `train-{0000..0099}.tar`), described by `shards.json` beside them (written by
+ * `fgsgd make-shards`): the class names, the test split's shards, and each split's sample count
+ * (known when the pattern names exactly the index's training shards).
+ */
+export interface ShardDataset {
+  train: { paths: string[]; urls: string[] };
+  test?: { paths: string[]; urls: string[] };
+  classes: string[];
+  trainSamples?: number;
+}
+
+/** Whether `--data` names tar shards rather than a folder. */
+export function isShardSpec(data: string): boolean {
+  return isUrl(data) || /\.tar$/.test(data.replace(/\{[^}]*\}/g, ''));
+}
+
+export async function locateShards(pattern: string): Promise<ShardDataset> {
+  const split = (locations: string[]) => ({ paths: locations.filter((l) => !isUrl(l)), urls: locations.filter(isUrl) });
+  const train = expandBraces(pattern);
+  const first = train[0]!;
+  const remote = isUrl(first);
+  const beside = (name: string) => (remote ? new URL(name, first).href : join(dirname(first), name));
+  const where = beside(SHARDS_INDEX);
+  const hint = `shards need ${SHARDS_INDEX} beside them (fgsgd make-shards writes it)`;
+  let text: string;
+  try {
+    if (remote) {
+      const res = await fetch(where);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      text = await res.text();
+    } else {
+      text = await readFile(where, 'utf8');
+    }
+  } catch (e) {
+    throw new Error(`${where}: cannot read the shard index (${(e as Error).message}); ${hint}`);
+  }
+  let index: ShardsIndex;
+  try {
+    index = JSON.parse(text) as ShardsIndex;
+    if (!Array.isArray(index.classes) || index.classes.length < 2 || !Array.isArray(index.test?.shards)) throw new Error('no class list or test split');
+  } catch (e) {
+    throw new Error(`${where}: not a shard index (${(e as Error).message}); ${hint}`);
+  }
+  const names = train.map((l) => l.slice(l.lastIndexOf('/') + 1));
+  const whole = names.length === index.train.shards.length && names.every((n, i) => n === index.train.shards[i]);
+  return {
+    train: split(train),
+    test: index.test.shards.length ? split(index.test.shards.map(beside)) : undefined,
+    classes: index.classes,
+    trainSamples: whole ? index.train.samples : undefined,
+  };
 }
