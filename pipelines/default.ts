@@ -5,12 +5,14 @@
  * `fashion-mnist` pipeline with these defaults; every CLI option still applies.
  */
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/package_root.js';
 import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
 import type { PipelineDefaults, RunOptions } from '../src/train/run.js';
 import fashionMnist, { defaults as fashionMnistDefaults } from './fashion-mnist.js';
 
-export const EMBEDDED_DATA = fileURLToPath(new URL('../data/fashion-mnist-subset', import.meta.url));
+export const EMBEDDED_DATA = join(PACKAGE_ROOT, 'data', 'fashion-mnist-subset');
 
 export const defaults: PipelineDefaults = {
   ...fashionMnistDefaults,

@@ -23,7 +23,8 @@
  * an unknown pipeline or grid, a failed run of a sweep, ...). Every failure prints one line on
  * stderr saying why.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { packageVersion } from './package_root.js';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Subject } from 'rxjs';
@@ -429,7 +430,7 @@ export async function main(argv: string[]): Promise<number> {
   // logged (as JSON on stderr) only when FGSGD_LOG_LEVEL asks for them.
   if (process.env.FGSGD_LOG_LEVEL === undefined) log.level = 'warn';
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
-    process.stdout.write(`fgsgd ${version()}\n`);
+    process.stdout.write(`fgsgd ${packageVersion()}\n`);
     return 0;
   }
   // The command is the first argument that is not an option.
@@ -575,10 +576,6 @@ async function makeShardsCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** The package's version, from its package.json. */
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 function pipelineLabel(p: string): string {
   return p.replace(/^.*[/\\]/, '').replace(/\.[cm]?[jt]s$/, '');

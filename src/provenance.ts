@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from './package_root.js';
 
 /** Where a process ran. */
 export interface Machine {
@@ -23,7 +23,7 @@ export interface Revision {
   dirty: boolean | null;
 }
 
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PROJECT_ROOT = PACKAGE_ROOT;
 
 export function machine(): Machine {
   const list = cpus();

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package_root.js';
 import type { TrainEvent } from '../events.js';
 import { writeFileAtomic } from '../atomic.js';
 import { log } from '../log.js';
@@ -80,8 +80,7 @@ export interface SweepResult {
   results: ConfigResult[];
 }
 
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DEFAULT_COMMAND = [process.execPath, join(PROJECT_ROOT, 'bin/fgsgd.js')];
+const DEFAULT_COMMAND = [process.execPath, join(PACKAGE_ROOT, 'bin/fgsgd.js')];
 
 /** The ends of a `fgsgd train` run whose results count (src/train/fit.ts `FitEndReason`). */
 const FINISHED_REASONS = new Set(['completed', 'maxSteps']);

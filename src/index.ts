@@ -1,0 +1,54 @@
+/**
+ * The `fgsgd` package: FG-SGD and the manifolds (`src/fgsgd`, `src/manifolds`), the model zoo,
+ * the backends, the RxJS operators a training pipeline is composed of, and the glue that runs one
+ * (`withSession`, `fit`, `runPipeline`). The README's "Use it as a library" and `examples/` show
+ * complete programs.
+ */
+export * from './fgsgd/index.js';
+export * from './manifolds/index.js';
+export { buildModel, MODELS, type ModelEntry, type ModelOptions } from './models/index.js';
+export { initBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type ConcreteBackend } from './backend/index.js';
+export type { TrainEvent, TrainEventType, FitStart, BatchEnd, EpochEnd, EvalEnd, FitEnd, ModelSaved, OptimizerSwapped, Position } from './events.js';
+export { isEvent } from './events.js';
+export { fit, type Batch, type EpochPlan, type FitOptions } from './train/fit.js';
+export { withSession, openSession, Session, type SessionOptions } from './train/session.js';
+export { runPipeline, sessionOptions, resolveResume, type Pipeline, type PipelineDefaults, type RunOptions, type RunResult } from './train/run.js';
+export { summarize, type Summary } from './train/summary.js';
+export {
+  TrainOptimizer,
+  describeConfig,
+  applySwap,
+  parseSwap,
+  type OptimizerConfig,
+  type ScheduledSwap,
+  type SwapChanges,
+  type ConfigChange,
+} from './train/optimizer.js';
+export { locateIdx, locateCifar, locateImageFolder, locateShards, isShardSpec } from './train/datasets.js';
+export { saveLayersModel, loadLayersModelFromDir } from './train/export.js';
+export { evaluateModel } from './train/evaluate_model.js';
+export { PIPELINES, loadPipeline } from './train/pipelines.js';
+export { makeShards, expandBraces } from './data/make_shards.js';
+export { weightsDigest } from './checkpoint.js';
+export { UsageError } from './usage.js';
+export { main } from './cli.js';
+
+// The operators, one per file (operators/).
+export { readIdx } from '../operators/readIdx.js';
+export { readCifar } from '../operators/readCifar.js';
+export { readImageFolder } from '../operators/readImageFolder.js';
+export { readTarShards } from '../operators/readTarShards.js';
+export { decodeImages } from '../operators/decodeImages.js';
+export { augment } from '../operators/augment.js';
+export { shuffle } from '../operators/shuffle.js';
+export { batch } from '../operators/batch.js';
+export { toTensors } from '../operators/toTensors.js';
+export { prefetch } from '../operators/prefetch.js';
+export { forwardBackward } from '../operators/forwardBackward.js';
+export { manifoldStep } from '../operators/manifoldStep.js';
+export { renormalize } from '../operators/renormalize.js';
+export { evaluate, evaluateOnce } from '../operators/evaluate.js';
+export { checkpoint } from '../operators/checkpoint.js';
+export { saveModel } from '../operators/saveModel.js';
+export { logMetrics } from '../operators/logMetrics.js';
+export { progress } from '../operators/progress.js';
