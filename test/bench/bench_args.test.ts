@@ -48,7 +48,8 @@ t.test('errors', (t) => {
     [['--models', ','], /empty list/],
   ];
   for (const [argv, re] of bad) t.throws(() => parseBenchArgs(argv), { name: 'BenchArgsError', message: re }, argv.join(' '));
-  t.ok(new BenchArgsError('x') instanceof Error);
+  const e = new BenchArgsError('x');
+  t.match(e, { name: 'BenchArgsError', message: 'x' }, 'an Error with its own name, so the CLI can tell usage errors apart');
   t.end();
 });
 

@@ -10,6 +10,9 @@ import { readTarShards } from '../../operators/readTarShards.js';
 import { decodeImages } from '../../operators/decodeImages.js';
 import { collect, encodeImage, makeTar, pattern, streamError, tempDir, thrown } from './fixtures.js';
 
+/** The longest wait for a connection to close after an abort (it takes milliseconds unloaded). */
+const CLOSE_WAIT_MS = 10_000;
+
 const FAST_RETRY = { retries: 3, baseDelayMs: 10, maxDelayMs: 40 };
 
 /** A shard of `n` samples `<prefix>NNN.png` + `.cls` (label i mod 10), plus a JSON member to ignore. */
@@ -202,18 +205,24 @@ t.test('HTTP: a body cut mid-way is never used as a whole shard', async (t) => {
 });
 
 t.test('unsubscribing aborts a slow download', async (t) => {
+  // Events, not guessed delays: unsubscribe once the server is sending, then wait (bounded) for
+  // the server to see the connection close.
   let closed = false;
+  let sending!: () => void;
+  const started = new Promise<void>((resolve) => (sending = resolve));
+  let onClose!: () => void;
+  const closedNow = new Promise<void>((resolve) => (onClose = resolve));
   const { base } = await serve(t, {
     '/slow.tar': (_q, res) => {
-      res.on('close', () => (closed = true));
+      res.on('close', () => ((closed = true), onClose()));
       res.writeHead(200, { 'content-length': 100_000 });
-      res.write(Buffer.alloc(512)); // then hang
+      res.write(Buffer.alloc(512), () => sending()); // then hang
     },
   });
   const sub = readTarShards({ urls: [`${base}/slow.tar`] }).subscribe({ error: (e) => t.fail(`no error after unsubscribe: ${e}`) });
-  await new Promise((r) => setTimeout(r, 100));
+  await started;
   sub.unsubscribe();
-  await new Promise((r) => setTimeout(r, 100));
+  await Promise.race([closedNow, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
   t.ok(closed, 'the download was aborted: the server saw the connection close');
   t.throws(() => readTarShards({ urls: ['/tmp/x.tar'] }), /not an http\(s\) URL/);
   t.throws(() => readTarShards({}), /at least one shard/);

@@ -293,16 +293,20 @@ t.test('weight decay applies to Euclidean parameters only; absent gradients leav
     const conv1 = grouping.kernels.find((k) => k.layerName === 'conv1')!;
     let euc = true;
     let sp = true;
+    // Counts, so that a layer without one of the two kinds cannot pass vacuously.
+    let eucSeen = 0;
+    let spSeen = 0;
     const i1 = names.indexOf('conv1/kernel');
     for (let c = 0; c < conv1.inUnits * conv1.outUnits; c++) {
       const tag = conv1.groups[conv1.groupOf[c]!]!.tag;
       for (let e = 0; e < 9; e++) {
         const f = e * conv1.outUnits + c; // [3,3,1,32]: flat = (a·3 + b)·32 + d
         const want = tag === 'Euc' ? before[i1]![f]! * 0.95 : before[i1]![f]!;
-        if (tag === 'Euc') euc &&= Math.abs(after[i1]![f]! - want) < 1e-6;
-        else sp &&= Math.abs(after[i1]![f]! - want) < 1e-6;
+        if (tag === 'Euc') (euc &&= Math.abs(after[i1]![f]! - want) < 1e-6), eucSeen++;
+        else (sp &&= Math.abs(after[i1]![f]! - want) < 1e-6), spSeen++;
       }
     }
+    t.ok(eucSeen > 0 && spSeen > 0, `conv1 has both kinds (${eucSeen} Euclidean and ${spSeen} sphere entries)`);
     t.ok(euc, 'Euclidean kernels shrink by 1 − lr·wd');
     t.ok(sp, 'sphere kernels do not (their norm is fixed)');
     const ib = names.indexOf('conv1/bias');

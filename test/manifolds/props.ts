@@ -102,6 +102,9 @@ export async function onBackends(t: Test, body: (t: Test, backend: BackendName) 
   }
 }
 
+/** Least residual of a point stretched by 1.7 off a constrained manifold (the relative residual is ≈ 0.7–1.9). */
+const OFF_MANIFOLD_RESIDUAL = 0.1;
+
 // ---------- the suite ----------
 
 /**
@@ -124,6 +127,14 @@ function checkManifoldBody<P extends Point>(t: Asserter, c: Case<P>, seed: numbe
   t.ok(maxOf(m.pointResidual(x).abs()) <= POINT_TOL, `${tag}: random lies on the manifold`);
   t.equal(maxAbsDiff(x, x2), 0, `${tag}: random is reproducible from its seed`);
   disposeAll(x2);
+  // pointResidual sees a point off the manifold (else every "lies on the manifold" check above
+  // and below would pass for any residual function): a random point stretched by 1.7 is off every
+  // constrained manifold; the Euclidean one has no constraint and no residual.
+  withTensors(() => {
+    const off = maxOf(m.pointResidual(pmap((a) => tf.mul(a, 1.7), x)));
+    if (m.tag.split('×').every((c) => c === 'Euc')) t.equal(off, 0, `${tag}: Euclidean: no residual anywhere`);
+    else t.ok(off > OFF_MANIFOLD_RESIDUAL, `${tag}: pointResidual of a point off the manifold is ${off.toExponential(2)} > ${OFF_MANIFOLD_RESIDUAL}`);
+  });
   withTensors(() => {
     // projx: lands on the manifold, idempotent.
     const amb = sample<P>(shape, seed + 1);

@@ -190,8 +190,8 @@ t.test('each run\'s accuracy is listed in seed order, whatever order the runs fi
   const out = await mkdtemp(join(tmpdir(), 'sweep-'));
   const command = [process.execPath, fileURLToPath(new URL('./fake_trainer.mjs', import.meta.url))];
   process.env.FAKE_LOG = join(out, 'calls.log');
-  process.env.FAKE_DELAY_MS = '900';
-  t.teardown(() => delete process.env.FAKE_DELAY_MS);
+  process.env.FAKE_REVERSE_OF = '3';
+  t.teardown(() => delete process.env.FAKE_REVERSE_OF);
   const r = await runSweep({ grid: { ...grid, configs: [grid.configs[0]!] }, seeds: 3, out, parallel: 3, command });
   t.same(r.ran, ['euclidean/seed-3', 'euclidean/seed-2', 'euclidean/seed-1'], 'they finished in reverse seed order');
   // The fake's accuracy is lr·10 + seed/100 = 0.1 + seed/100.

@@ -74,13 +74,14 @@ t.test('interrupted between steps: final checkpoint, then resume = uninterrupted
 
 t.test('resume from an epoch-end checkpoint continues with the next epoch', async (t) => {
   const dir = tempDir(t);
-  const base: Omit<RunOptions, 'out'> = { seed: 2, epochs: 2, optimizer: 'sgd' };
-  const whole = fitEnd(await run({ ...base, out: `${dir}/whole` }));
-  const first = fitEnd(await run({ ...base, epochs: 1, out: `${dir}/cut` }));
-  t.same(first.position, { epoch: 1, sampleIndex: 0, step: 12 });
-  await t.rejects(resolveResume({ resume: `${dir}/cut`, batch: 99 }), /--batch 99 differs from the checkpoint's batch size \d+; leave --batch out/, 'another batch size is refused');
-  const resumed = await run(await resolveResume({ resume: `${dir}/cut`, epochs: 2 }));
-  t.match(resumed[1], { type: 'epochStart', epoch: 1, sampleIndex: 0 });
-  t.equal(fitEnd(resumed).weightsDigest, whole.weightsDigest);
-  t.equal(tf.memory().numTensors >= 0, true);
+  await assertNoLeak(t, 'epoch-end resume', async () => {
+    const base: Omit<RunOptions, 'out'> = { seed: 2, epochs: 2, optimizer: 'sgd' };
+    const whole = fitEnd(await run({ ...base, out: `${dir}/whole` }));
+    const first = fitEnd(await run({ ...base, epochs: 1, out: `${dir}/cut` }));
+    t.same(first.position, { epoch: 1, sampleIndex: 0, step: 12 });
+    await t.rejects(resolveResume({ resume: `${dir}/cut`, batch: 99 }), /--batch 99 differs from the checkpoint's batch size \d+; leave --batch out/, 'another batch size is refused');
+    const resumed = await run(await resolveResume({ resume: `${dir}/cut`, epochs: 2 }));
+    t.match(resumed[1], { type: 'epochStart', epoch: 1, sampleIndex: 0 });
+    t.equal(fitEnd(resumed).weightsDigest, whole.weightsDigest);
+  });
 });
