@@ -23,6 +23,11 @@ export interface EvaluateOptions {
   /** Evaluate after every `everyEpochs` epochs (default 1; 0: only at the end). */
   everyEpochs?: number;
   /**
+   * Samples the set's source skipped (unreadable) during the evaluation that just ran, read after
+   * it, as the event's `skippedSamples` (e.g. the decode counter of the test stream).
+   */
+  skippedSamples?: () => number;
+  /**
    * Also evaluate at `fitEnd` when steps were trained since the last evaluation and the run ended
    * normally (completed or --max-steps). Default true.
    */
@@ -67,7 +72,8 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<TrainEvent,
         const epoch = e.type === 'epochEnd' ? e.epoch : e.position.epoch;
         evaluatedStep = e.type === 'epochEnd' ? e.step : e.steps;
         if (countDead && probe === undefined) probe = deadChannelProbe(options.model);
-        yield await evaluateOnce(options.model, options.batches(), epoch, evaluatedStep, { split, probe: countDead ? probe : undefined });
+        const ev = await evaluateOnce(options.model, options.batches(), epoch, evaluatedStep, { split, probe: countDead ? probe : undefined });
+        yield options.skippedSamples ? { ...ev, skippedSamples: options.skippedSamples() } : ev;
       },
     };
   });

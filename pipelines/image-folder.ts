@@ -71,6 +71,7 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
   if (channels !== 1 && channels !== 3) throw new RangeError(`pipeline 'image-folder': inputShape must have 1 or 3 channels (got ${channels})`);
   // Counted per epoch (each epoch meets the same unreadable files again); test skips apart.
   let skipped = createSkipCounter();
+  let testSkipped = createSkipCounter();
   const decode = (counter: SkipCounter, batchSize: number) =>
     decodeImages({ concurrent: DECODE_AHEAD_BATCHES * batchSize, workers: DECODE_WORKERS, size: [height, width], channels, strict: o.strict, skipped: counter });
   // Either source gives encoded samples (paths or bytes) with class ids; the rest is the same.
@@ -109,13 +110,16 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
           renormalize({ optimizer: s.optimizer }),
           evaluate({
             model: s.model,
-            batches: () =>
-              read('test').pipe(
+            batches: () => {
+              testSkipped = createSkipCounter();
+              return read('test').pipe(
                 filter((x) => test || heldOut(x)),
-                decode(createSkipCounter(), EVAL_BATCH),
+                decode(testSkipped, EVAL_BATCH),
                 batch({ size: EVAL_BATCH }),
                 toTensors(),
-              ),
+              );
+            },
+            skippedSamples: () => testSkipped.count,
           }),
           checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
           saveModel({ model: s.model, dir: join(o.out, 'model') }),

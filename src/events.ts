@@ -126,6 +126,8 @@ export interface EvalEnd {
   ms: number;
   /** Dead channels of the first ReLU over this set (test evaluations; absent when not measured, null without a ReLU). */
   deadChannels?: DeadChannels | null;
+  /** Samples of this set its source skipped as unreadable (absent when the source does not count). */
+  skippedSamples?: number;
 }
 
 /** An evaluation of the test set (not of a validation set held out of the training data). */

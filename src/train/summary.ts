@@ -22,7 +22,10 @@ export interface Summary {
   /** Training throughput of this process: images over the time of its steps and data stalls. */
   imagesPerSecond: number;
   backend: string;
+  /** Unreadable samples skipped: training (the last epoch's count) plus the last test evaluation's. */
   skippedSamples: number;
+  /** The same, per split. */
+  skippedSamplesBySplit: { train: number; test: number };
   maxNormByGroupKind: NormsByGroupKind;
   weightsDigest: string;
   reason: FitEndReason;
@@ -113,7 +116,8 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     steps: end?.steps ?? 0,
     imagesPerSecond: steps.ms > 0 ? (steps.images * 1000) / steps.ms : 0,
     backend: start?.backend ?? 'unknown',
-    skippedSamples: end?.skippedSamples ?? 0,
+    skippedSamples: (end?.skippedSamples ?? 0) + (evalEnd?.skippedSamples ?? 0),
+    skippedSamplesBySplit: { train: end?.skippedSamples ?? 0, test: evalEnd?.skippedSamples ?? 0 },
     maxNormByGroupKind: end?.maxNormByGroupKind ?? {},
     weightsDigest: end?.weightsDigest ?? '',
     reason: end?.reason ?? 'error',

@@ -20,6 +20,8 @@ import { readMetrics } from '../../src/report.js';
 import { readdirSync } from 'node:fs';
 import { tempDir } from '../helpers/tmp.js';
 
+import { summarize } from '../../src/train/summary.js';
+
 await useBackend('wasm');
 
 const fitEnd = (events: TrainEvent[]) => events.find((e): e is FitEnd => e.type === 'fitEnd')!;
@@ -61,17 +63,21 @@ async function writeClasses(root: string, perClass: number): Promise<void> {
   }
 }
 
-t.test('image-folder with train/ and test/: unreadable images skipped and counted', async (t) => {
+t.test('image-folder with train/ and test/: unreadable images skipped and counted, in both splits', async (t) => {
   const dir = tempDir(t);
   await writeClasses(join(dir, 'train'), 8);
   await writeClasses(join(dir, 'test'), 2);
   await writeFile(join(dir, 'train', 'dog', 'broken.png'), 'not a png');
+  await writeFile(join(dir, 'test', 'cat', 'broken.png'), 'not a png either');
   await assertNoLeak(t, 'image-folder', async () => {
     const events = await lastValueFrom(imageFolder({ data: dir, out: join(dir, 'run'), epochs: 2, batch: 4, backend: 'wasm' }).pipe(toArray()));
     const end = fitEnd(events);
     t.match(end, { reason: 'completed', epochs: 2, steps: 8, skippedSamples: 1 });
     t.match(events.filter((e) => e.type === 'epochEnd'), [{ images: 16, skippedSamples: 1 }, { images: 16, skippedSamples: 1 }]);
-    t.match(events.find((e) => e.type === 'evalEnd'), { images: 4 });
+    t.match(events.find((e) => e.type === 'evalEnd'), { images: 4, skippedSamples: 1 });
+    const summary = summarize(events, undefined, 'image-folder');
+    t.equal(summary.skippedSamples, 2, 'summary.json counts the unreadable images of both splits');
+    t.same(summary.skippedSamplesBySplit, { train: 1, test: 1 });
   });
   const strict = imageFolder({ data: dir, out: join(dir, 'run-strict'), epochs: 1, batch: 4, backend: 'wasm', strict: true });
   await t.rejects(lastValueFrom(strict), /broken\.png/, '--strict fails on the unreadable image');
