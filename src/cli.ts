@@ -44,7 +44,7 @@ import { GRIDS } from '../pipelines/grids/paper.js';
 import { loadPipeline, PIPELINES } from './train/pipelines.js';
 import { evaluateModel } from './train/evaluate_model.js';
 import { makeShards } from './data/make_shards.js';
-import { resolveResume, runPipeline, type RunOptions } from './train/run.js';
+import { assertNoUnfinishedRun, resolveResume, runPipeline, type RunOptions } from './train/run.js';
 import { parseSwap } from './train/optimizer.js';
 
 const MODEL_NAMES = MODELS.map((m) => m.name);
@@ -88,6 +88,8 @@ options:
   --checkpoint-every N      also checkpoint every N steps
   --validation N            hold the last N training images out as a validation set (fashion-mnist, idx, default)
   --strict                  fail on unreadable samples instead of skipping them
+  --overwrite               start afresh in an --out that holds an unfinished run's checkpoint
+                            (without it, that is refused: --resume continues the run)
   --no-progress             no progress bar (it is drawn only on a terminal anyway)
   -h, --help                this text (also: fgsgd, fgsgd help)
   -v, --version             the version
@@ -163,6 +165,7 @@ const OPTIONS = {
   'checkpoint-every': { type: 'string' },
   validation: { type: 'string' },
   strict: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -279,6 +282,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']),
     validation: positiveInt('validation', v.validation),
     strict: v.strict,
+    overwrite: v.overwrite,
     progress: v['no-progress'] ? false : undefined,
   };
   return { help: false, options };
@@ -475,6 +479,7 @@ export async function main(argv: string[]): Promise<number> {
     const options: RunOptions = given.resume
       ? await resolveResume({ ...given, resume: given.resume })
       : ({ ...given, out: given.out ?? `runs/${pipelineLabel(given.pipeline!)}` } as RunOptions);
+    if (!given.resume && !given.overwrite) assertNoUnfinishedRun(options.out);
     const pipeline = await loadPipeline(options.pipeline!);
     const { summary, exitCode } = await runPipeline(pipeline, { ...options, interrupt });
     const acc = summary.testAccuracy === null ? 'n/a' : summary.testAccuracy.toFixed(4);

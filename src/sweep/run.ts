@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { checkpointPath } from '../checkpoint.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -153,7 +154,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       await mkdir(dir, { recursive: true });
       const t0 = Date.now();
       opts.onRun?.({ type: 'start', id: run.id, count: next, of: pending.length });
-      const { code, stderrTail } = await runOne(command, [...run.argv, ...(opts.extraArgs ?? [])], dir, opts.signal);
+      // A run that was interrupted (or killed) and left a checkpoint continues from it, bit for
+      // bit as if it had not stopped; a failed run's checkpoint is its last good state.
+      const resume = existsSync(checkpointPath(dir)) ? ['--resume', dir] : [];
+      const { code, stderrTail } = await runOne(command, [...run.argv, ...(opts.extraArgs ?? []), ...resume], dir, opts.signal);
       const summary = code === 0 ? await readSummary(dir) : null;
       const seconds = (Date.now() - t0) / 1000;
       opts.onRun?.({

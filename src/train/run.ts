@@ -19,6 +19,9 @@ import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
 import type { StepRule } from '../fgsgd/optimizer.js';
 import type { SessionOptions } from './session.js';
 import { summarize, type Summary } from './summary.js';
+import { UsageError } from '../usage.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { checkpointPath } from '../checkpoint.js';
 
 /** What a pipeline is asked to do: the CLI's options, all optional but `out`. */
 export interface RunOptions {
@@ -62,6 +65,8 @@ export interface RunOptions {
   resume?: string;
   /** Fail on the first unreadable sample instead of skipping it. */
   strict?: boolean;
+  /** Start afresh in an `out` that holds an unfinished run's checkpoint (the CLI refuses otherwise). */
+  overwrite?: boolean;
   /** Save a checkpoint every N steps too (default: at epoch ends and at the end). */
   checkpointEvery?: number;
   /**
@@ -207,7 +212,11 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
  * A saved --max-steps that the checkpoint has reached is dropped, so the resumed run goes on.
  */
 export async function resolveResume(given: Partial<RunOptions> & { resume: string }): Promise<RunOptions> {
-  const ckpt = await readCheckpoint(given.resume);
+  const ckpt = await readCheckpoint(given.resume).catch((e: Error) => {
+    throw e.message.startsWith('no checkpoint')
+      ? new UsageError(`--resume ${given.resume}: ${e.message}; to start a fresh run there, leave out --resume and give --out ${given.resume}`)
+      : e;
+  });
   const saved = { ...((ckpt.run.options ?? {}) as Partial<RunOptions>) };
   // A run that stopped at its --max-steps is resumed to go on (to its epochs, or a new limit);
   // one killed before its limit keeps it.
@@ -223,6 +232,24 @@ export async function resolveResume(given: Partial<RunOptions> & { resume: strin
   }
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, out: given.resume, ...defined } as RunOptions;
+}
+
+/**
+ * Refuse to start a fresh run in `out` when it holds the checkpoint of an unfinished run (one
+ * whose summary.json does not say it completed): that run would be lost. The way out is named:
+ * `--resume DIR` continues it, `--overwrite` starts afresh.
+ */
+export function assertNoUnfinishedRun(out: string): void {
+  const ckpt = checkpointPath(out);
+  if (!existsSync(ckpt)) return;
+  let reason: unknown;
+  try {
+    reason = (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { reason?: unknown }).reason;
+  } catch {
+    reason = undefined;
+  }
+  if (reason === 'completed') return;
+  throw new UsageError(`--out ${out} holds the checkpoint of an unfinished run (${ckpt}); continue it with --resume ${out}, or start afresh there with --overwrite`);
 }
 
 export interface RunResult {

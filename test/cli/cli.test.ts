@@ -61,6 +61,22 @@ t.test('an unknown pipeline or missing data: exit 1 with the reason', async (t) 
   t.equal(d.stderr.trim().split('\n').length, 1);
 });
 
+t.test('no silent clobbering: an unfinished run in --out is refused unless --resume or --overwrite', async (t) => {
+  const dir = tempDir(t);
+  const first = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '2', '--out', dir, '--backend', 'wasm');
+  t.equal(first.status, 0, first.stderr);
+  // A run that stopped at --max-steps left its checkpoint and a summary that does not say
+  // 'completed': starting afresh there would lose it.
+  const again = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '2', '--out', dir, '--backend', 'wasm');
+  t.equal(again.status, 2);
+  t.match(again.stderr, /holds the checkpoint of an unfinished run .*continue it with --resume .*or start afresh there with --overwrite/);
+  const over = fgsgd('train', 'test/train/tiny-pipeline.ts', '--max-steps', '2', '--out', dir, '--backend', 'wasm', '--overwrite');
+  t.equal(over.status, 0, over.stderr);
+  const none = fgsgd('train', '--resume', `${dir}/nothing`);
+  t.equal(none.status, 2);
+  t.match(none.stderr, /--resume .*nothing: no checkpoint at .*; to start a fresh run there, leave out --resume and give --out /);
+});
+
 t.test('--help, help, no arguments and --version', async (t) => {
   for (const args of [['--help'], ['help'], []]) {
     const r = fgsgd(...args);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,10 +124,16 @@ t.test('an interrupted sweep resumes, skipping finished runs and rerunning faile
   t.same(first.ran.sort(), ['euclidean/seed-1', 'euclidean/seed-2']);
   t.same(first.failed.map((f) => f.id).sort(), ['pio-sp/seed-1', 'pio-sp/seed-2']);
   delete process.env.FAKE_FAIL_ID;
+  // One of the failed runs left a checkpoint (as a run killed mid-way does): it is resumed.
+  await writeFile(join(out, 'runs', 'pio-sp', 'seed-2', 'checkpoint.ckpt'), 'a checkpoint');
   const second = await runSweep({ grid, seeds: 2, out, parallel: 2, command });
   t.same(second.skipped.sort(), ['euclidean/seed-1', 'euclidean/seed-2'], 'finished runs are skipped');
   t.same(second.ran.sort(), ['pio-sp/seed-1', 'pio-sp/seed-2'], 'failed runs run again');
-  t.equal((await readFile(logFile, 'utf8')).trim().split('\n').length, 6, '4 + 2 trainer processes in all');
+  const calls = (await readFile(logFile, 'utf8')).trim().split('\n');
+  t.equal(calls.length, 6, '4 + 2 trainer processes in all');
+  const again = calls.slice(4);
+  t.ok(again.some((c) => c.includes('--seed 2') && c.includes(`--resume ${join(out, 'runs', 'pio-sp', 'seed-2')}`)), 'the run with a checkpoint continues from it (--resume)');
+  t.ok(again.some((c) => c.includes('--seed 1') && !c.includes('--resume')), 'the one without starts afresh');
   const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   t.equal(results.results.length, 2);
   const pio = results.results.find((r: { id: string }) => r.id === 'pio-sp');
