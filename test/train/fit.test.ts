@@ -40,10 +40,11 @@ t.test('events are framed by fitStart/epochStart/epochEnd/fitEnd, and the tensor
       'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
       'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
       'epochStart', 'epochEnd', 'checkpointSaved', 'evalEnd', 'renormalized',
-      'fitEnd',
+      'fitEnd', 'modelSaved',
     ]);
     t.equal(events.filter((e) => e.type === 'batchEnd').length, 36);
-    t.match(events.at(-1), { type: 'fitEnd', reason: 'completed', epochs: 3, steps: 36, position: { epoch: 3, sampleIndex: 0, step: 36 } });
+    t.match(events.at(-2), { type: 'fitEnd', reason: 'completed', epochs: 3, steps: 36, position: { epoch: 3, sampleIndex: 0, step: 36 } });
+    t.match(events.at(-1), { type: 'modelSaved', step: 36 }, 'then the trained model is saved');
   });
   t.equal(new Set(counts).size, 1, `same tensor count at every epoch end (${counts.join(', ')})`);
 });
