@@ -512,19 +512,14 @@ const EVALUATE_OPTIONS = {
 } as const;
 
 /** `fgsgd evaluate <model dir> --data DIR`: prints the test accuracy and loss. */
-async function evaluateCommand(argv: string[]): Promise<number> {
-  let o: { model: string; data: string; backend?: string; batch?: number };
+/**
+ * A small command: `parse` turns argv into options (null after printing its help; a UsageError
+ * exits 2), `run` does the work (any error exits 1); each failure prints one line on stderr.
+ */
+async function command<O>(parse: () => O | null, run: (o: O) => Promise<void>): Promise<number> {
+  let o: O | null;
   try {
-    const { values: v, positionals } = parse(argv, EVALUATE_OPTIONS);
-    if (v.help) {
-      process.stdout.write(EVALUATE_USAGE);
-      return 0;
-    }
-    const [, model, ...extra] = positionals;
-    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
-    if (!model) throw new UsageError('missing model directory; usage: fgsgd evaluate <model directory> --data DIR');
-    if (!v.data) throw new UsageError('missing --data DIR (the directory with the IDX test files)');
-    o = { model, data: v.data, backend: oneOf('backend', v.backend, BACKEND_NAMES), batch: positiveInt('batch', v.batch) };
+    o = parse();
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`fgsgd: ${e.message}\n`);
@@ -532,14 +527,32 @@ async function evaluateCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  if (o === null) return 0;
   try {
-    const r = await evaluateModel(o);
-    process.stdout.write(`test accuracy: ${r.testAccuracy.toFixed(4)} (test loss ${r.testLoss.toFixed(4)}; ${r.images} images on ${r.backend}) — ${o.model}\n`);
+    await run(o);
     return 0;
   } catch (e) {
     process.stderr.write(`fgsgd: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
     return 1;
   }
+}
+
+async function evaluateCommand(argv: string[]): Promise<number> {
+  return command(
+    () => {
+      const { values: v, positionals } = parse(argv, EVALUATE_OPTIONS);
+      if (v.help) return (process.stdout.write(EVALUATE_USAGE), null);
+      const [, model, ...extra] = positionals;
+      if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+      if (!model) throw new UsageError('missing model directory; usage: fgsgd evaluate <model directory> --data DIR');
+      if (!v.data) throw new UsageError('missing --data DIR (the directory with the IDX test files)');
+      return { model, data: v.data, backend: oneOf('backend', v.backend, BACKEND_NAMES), batch: positiveInt('batch', v.batch) };
+    },
+    async (o) => {
+      const r = await evaluateModel(o);
+      process.stdout.write(`test accuracy: ${r.testAccuracy.toFixed(4)} (test loss ${r.testLoss.toFixed(4)}; ${r.images} images on ${r.backend}) — ${o.model}\n`);
+    },
+  );
 }
 
 const MAKE_SHARDS_OPTIONS = {
@@ -551,36 +564,23 @@ const MAKE_SHARDS_OPTIONS = {
 
 /** `fgsgd make-shards --from DIR --out DIR`: prints what it wrote and the --data patterns. */
 async function makeShardsCommand(argv: string[]): Promise<number> {
-  let o: { from: string; out: string; perShard?: number };
-  try {
-    const { values: v, positionals } = parse(argv, MAKE_SHARDS_OPTIONS);
-    if (v.help) {
-      process.stdout.write(MAKE_SHARDS_USAGE);
-      return 0;
-    }
-    if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
-    if (!v.from || !v.out) throw new UsageError('missing --from DIR or --out DIR; usage: fgsgd make-shards --from DIR --out DIR [--per-shard N]');
-    o = { from: v.from, out: v.out, perShard: positiveInt('per-shard', v['per-shard']) };
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`fgsgd: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  try {
-    const r = await makeShards(o.from, o.out, o.perShard);
-    process.stdout.write(
-      `${r.train.samples} training samples in ${r.train.shards.length} shards, ${r.test.samples} test samples in ${r.test.shards.length}, ` +
-        `${r.classes.length} classes — ${o.out}\ntrain with: --data '${r.patterns.train}'\n`,
-    );
-    return 0;
-  } catch (e) {
-    process.stderr.write(`fgsgd: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
-    return 1;
-  }
+  return command(
+    () => {
+      const { values: v, positionals } = parse(argv, MAKE_SHARDS_OPTIONS);
+      if (v.help) return (process.stdout.write(MAKE_SHARDS_USAGE), null);
+      if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+      if (!v.from || !v.out) throw new UsageError('missing --from DIR or --out DIR; usage: fgsgd make-shards --from DIR --out DIR [--per-shard N]');
+      return { from: v.from, out: v.out, perShard: positiveInt('per-shard', v['per-shard']) };
+    },
+    async (o) => {
+      const r = await makeShards(o.from, o.out, o.perShard);
+      process.stdout.write(
+        `${r.train.samples} training samples in ${r.train.shards.length} shards, ${r.test.samples} test samples in ${r.test.shards.length}, ` +
+          `${r.classes.length} classes — ${o.out}\ntrain with: --data '${r.patterns.train}'\n`,
+      );
+    },
+  );
 }
-
 
 function pipelineLabel(p: string): string {
   return p.replace(/^.*[/\\]/, '').replace(/\.[cm]?[jt]s$/, '');

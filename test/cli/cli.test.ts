@@ -42,6 +42,9 @@ t.test('bad values and missing arguments: exit 2 with the reason', async (t) => 
     // Options a pipeline needs or cannot honour are usage errors too.
     [['train', 'fashion-mnist', '--max-steps', '1'], /pipeline 'fashion-mnist': --data must name the directory with the four IDX files/],
     [['train', 'cifar10', '--data', '.', '--validation', '10'], /pipeline 'cifar10' does not support --validation/],
+    [['make-shards', '--from', 'data/fashion-mnist-subset'], /missing --from DIR or --out DIR/],
+    [['make-shards', '--from', 'x', '--out', 'y', '--per-shard', '0'], /--per-shard must be a positive integer/],
+    [['evaluate', 'model', '--data', 'd', 'extra'], /unexpected argument 'extra'/],
   ] as const) {
     const r = fgsgd(...args);
     t.equal(r.status, 2, args.join(' '));
