@@ -79,7 +79,6 @@ export const DEFAULT_STEP_RULE: StepRule = 'fixed';
 export type ResolvedConfig = Required<Omit<FGSGDConfig, 'lr'>> & { lr: ScheduleConfig };
 
 /** Defaults of everything FG-SGD decides, in one place. */
-
 const DEFAULTS: Omit<ResolvedConfig, 'lr'> = {
   step: DEFAULT_STEP_RULE,
   rho: 'component',

@@ -5,7 +5,6 @@
  */
 import t from 'tap';
 import { lastValueFrom, Subject, tap as rxTap, toArray } from 'rxjs';
-import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import tinyPipeline from './tiny-pipeline.js';
