@@ -30,7 +30,10 @@ export interface CifarDataset {
 }
 
 export async function locateCifar(dir: string): Promise<CifarDataset> {
-  const [train, test] = await Promise.all([cifarPaths(dir, 'train'), cifarPaths(dir, 'test')]);
+  // One after the other, so that a folder missing both reports the training batches, always (in
+  // parallel, whichever lookup failed first named the error).
+  const train = await cifarPaths(dir, 'train');
+  const test = await cifarPaths(dir, 'test');
   return { train, test };
 }
 
