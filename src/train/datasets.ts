@@ -19,7 +19,9 @@ export interface IdxDataset {
 
 /** The four IDX files in `dir` and the number of training samples (from the small labels file). */
 export async function locateIdx(dir: string): Promise<IdxDataset> {
-  const [train, test] = await Promise.all([idxPaths(dir, 'train'), idxPaths(dir, 'test')]);
+  // One after the other, so that a folder missing both always reports the training files.
+  const train = await idxPaths(dir, 'train');
+  const test = await idxPaths(dir, 'test');
   const labels = await readIdxFile(train.labels);
   return { train, test, trainSamples: labels.shape[0]! };
 }
