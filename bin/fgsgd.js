@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { register } from 'tsx/esm/api';
 
 register();
-const source = new URL('../src/cli.ts', import.meta.url);
-const { main } = await import(existsSync(source) ? source.href : new URL('../dist/src/cli.js', import.meta.url).href);
-process.exit(await main(process.argv.slice(2)));
+// The CLI is given the built-in pipelines and grids (pipelines/index.ts).
+const inRepo = existsSync(new URL('../src/cli.ts', import.meta.url));
+const load = (path) => import(new URL(inRepo ? `../${path}.ts` : `../dist/${path}.js`, import.meta.url).href);
+const [{ main }, { REGISTRY }] = await Promise.all([load('src/cli'), load('pipelines/index')]);
+process.exit(await main(process.argv.slice(2), REGISTRY));

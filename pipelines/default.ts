@@ -27,7 +27,7 @@ export default function defaultPipeline(o: RunOptions): Observable<TrainEvent> {
 // `npm start` runs this file: train it through the CLI (options after `npm start --` apply). Not
 // a top-level await: the CLI imports this module again to load the pipeline.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  void import('../src/cli.js')
-    .then(({ main }) => main(['train', 'default', ...process.argv.slice(2)]))
+  void Promise.all([import('../src/cli.js'), import('./index.js')])
+    .then(([{ main }, { REGISTRY }]) => main(['train', 'default', ...process.argv.slice(2)], REGISTRY))
     .then((code) => process.exit(code));
 }

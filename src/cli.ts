@@ -40,9 +40,7 @@ import { MODELS } from './models/index.js';
 import { expandGrid } from './sweep/grid.js';
 import { loadGrid } from './sweep/load.js';
 import { runSweep } from './sweep/run.js';
-import { GRIDS } from '../pipelines/grids/paper.js';
-import { loadPipeline, PIPELINES } from './train/pipelines.js';
-import { evaluateModel } from './train/evaluate_model.js';
+import { loadPipeline, type Registry } from './registry.js';
 import { makeShards } from './data/make_shards.js';
 import { assertNoUnfinishedRun, resolveResume, runPipeline, type RunOptions } from './train/run.js';
 import { parseSwap } from './train/optimizer.js';
@@ -50,9 +48,9 @@ import { parseSwap } from './train/optimizer.js';
 const MODEL_NAMES = MODELS.map((m) => m.name);
 const SCHEDULE_NAMES = SCHEDULES.map((s) => s.name) as ScheduleName[];
 
-const TRAIN_USAGE = `usage: fgsgd train <pipeline name or file> [options]
+const trainUsage = ({ pipelines }: Registry) => `usage: fgsgd train <pipeline name or file> [options]
 
-pipelines: ${PIPELINES.map((p) => `${p.name} (${p.description})`).join('; ')}
+pipelines: ${pipelines.map((p) => `${p.name} (${p.description})`).join('; ')}
 
 options:
   --data DIR                the dataset directory
@@ -95,13 +93,13 @@ options:
   -v, --version             the version
 `;
 
-const SWEEP_USAGE = `usage: fgsgd sweep <grid name or file> --seeds N [options]
+const sweepUsage = ({ grids }: Registry) => `usage: fgsgd sweep <grid name or file> --seeds N [options]
 
 Runs \`fgsgd train\` for every configuration of the grid with seeds S..S+N-1, P at a time; runs that
 finished before are skipped. Writes DIR/results.json, DIR/results.md, DIR/accuracy.png,
 DIR/curves.png and DIR/runs/<configuration>/seed-<s>/.
 
-grids: ${GRIDS.map((g) => g.name).join(', ')}, or a file whose default (or 'grid') export is a Grid
+grids: ${grids.map((g) => g.name).join(', ')}, or a file whose default (or 'grid') export is a Grid
 
 options:
   --seeds N                 seeds per configuration
@@ -127,14 +125,17 @@ classes.txt. Serve DIR over HTTP and train with
   fgsgd train image-folder --data 'http://HOST/PATH/train-{0000..NNNN}.tar'
 `;
 
-const USAGE = `usage: fgsgd train <pipeline name or file> [options]
+function usage(registry: Registry): string {
+  const train = trainUsage(registry);
+  return `usage: fgsgd train <pipeline name or file> [options]
        fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
        fgsgd evaluate <model directory> --data DIR [--backend NAME] [--batch N]
        fgsgd make-shards --from DIR --out DIR [--per-shard N]
-${TRAIN_USAGE.slice(TRAIN_USAGE.indexOf('\n') + 1)}
-${SWEEP_USAGE}
+${train.slice(train.indexOf('\n') + 1)}
+${sweepUsage(registry)}
 ${EVALUATE_USAGE}
 ${MAKE_SHARDS_USAGE}`;
+}
 
 
 const OPTIONS = {
@@ -348,12 +349,12 @@ async function withSignals<T>(onFirst: (signal: NodeJS.Signals) => void, fn: () 
   }
 }
 
-async function sweep(argv: string[]): Promise<number> {
+async function sweep(argv: string[], registry: Registry): Promise<number> {
   let args: SweepArgs;
   try {
     const parsed = parseSweepArgs(argv);
     if (parsed.help) {
-      process.stdout.write(SWEEP_USAGE);
+      process.stdout.write(sweepUsage(registry));
       return 0;
     }
     args = parsed.options!;
@@ -369,7 +370,7 @@ async function sweep(argv: string[]): Promise<number> {
     return 1;
   };
   try {
-    const grid = await loadGrid(args.grid);
+    const grid = await loadGrid(args.grid, registry.grids);
     // Every run's options must be ones `fgsgd train` takes: a grid with a typo fails here, not in
     // every one of its runs.
     const runs = expandGrid(grid, args.seeds, args.firstSeed ?? 1);
@@ -426,10 +427,11 @@ async function sweep(argv: string[]): Promise<number> {
 }
 
 /**
- * Run the CLI with `argv` (without node and the script). Returns the exit code; writes the
+ * Run the CLI with `argv` (without node and the script) over `registry`'s pipelines and grids
+ * (bin/fgsgd.js gives it the built-in ones, pipelines/index.ts). Returns the exit code; writes the
  * one-line reason of a failure to stderr.
  */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], registry: Registry): Promise<number> {
   // The terminal gets results and one-line reasons; the backend choice and other details are
   // logged (as JSON on stderr) only when FGSGD_LOG_LEVEL asks for them.
   if (process.env.FGSGD_LOG_LEVEL === undefined) log.level = 'warn';
@@ -440,17 +442,17 @@ export async function main(argv: string[]): Promise<number> {
   // The command is the first argument that is not an option.
   const command = argv.find((a) => !a.startsWith('-'));
   if (argv.length === 0 || (argv.length === 1 && command === 'help')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(registry));
     return 0;
   }
-  if (command === 'sweep') return sweep(argv);
-  if (command === 'evaluate') return evaluateCommand(argv);
+  if (command === 'sweep') return sweep(argv, registry);
+  if (command === 'evaluate') return evaluateCommand(argv, registry);
   if (command === 'make-shards') return makeShardsCommand(argv);
   let given: Partial<RunOptions>;
   try {
     const parsed = parseTrainArgs(argv);
     if (parsed.help) {
-      process.stdout.write(USAGE);
+      process.stdout.write(usage(registry));
       return 0;
     }
     given = parsed.options;
@@ -480,7 +482,7 @@ export async function main(argv: string[]): Promise<number> {
       ? await resolveResume({ ...given, resume: given.resume })
       : ({ ...given, out: given.out ?? `runs/${pipelineLabel(given.pipeline!)}` } as RunOptions);
     if (!given.resume && !given.overwrite) assertNoUnfinishedRun(options.out);
-    const pipeline = await loadPipeline(options.pipeline!);
+    const pipeline = await loadPipeline(options.pipeline!, registry.pipelines);
     const { summary, exitCode } = await runPipeline(pipeline, { ...options, interrupt });
     const acc = summary.testAccuracy === null ? 'n/a' : summary.testAccuracy.toFixed(4);
     const loss = summary.testLoss === null ? 'n/a' : summary.testLoss.toFixed(4);
@@ -537,7 +539,7 @@ async function command<O>(parse: () => O | null, run: (o: O) => Promise<void>): 
   }
 }
 
-async function evaluateCommand(argv: string[]): Promise<number> {
+async function evaluateCommand(argv: string[], registry: Registry): Promise<number> {
   return command(
     () => {
       const { values: v, positionals } = parse(argv, EVALUATE_OPTIONS);
@@ -549,7 +551,7 @@ async function evaluateCommand(argv: string[]): Promise<number> {
       return { model, data: v.data, backend: oneOf('backend', v.backend, BACKEND_NAMES), batch: positiveInt('batch', v.batch) };
     },
     async (o) => {
-      const r = await evaluateModel(o);
+      const r = await registry.evaluate(o);
       process.stdout.write(`test accuracy: ${r.testAccuracy.toFixed(4)} (test loss ${r.testLoss.toFixed(4)}; ${r.images} images on ${r.backend}) — ${o.model}\n`);
     },
   );

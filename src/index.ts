@@ -1,5 +1,5 @@
 /**
- * The `fgsgd` package: FG-SGD and the manifolds (`src/fgsgd`, `src/manifolds`), the model zoo,
+ * The library (src/): FG-SGD and the manifolds (`src/fgsgd`, `src/manifolds`), the model zoo,
  * the backends, the RxJS operators a training pipeline is composed of, and the glue that runs one
  * (`withSession`, `fit`, `runPipeline`). The README's "Use it as a library" and `examples/` show
  * complete programs.
@@ -26,29 +26,7 @@ export {
 } from './train/optimizer.js';
 export { locateIdx, locateCifar, locateImageFolder, locateShards, isShardSpec } from './train/datasets.js';
 export { saveLayersModel, loadLayersModelFromDir } from './train/export.js';
-export { evaluateModel } from './train/evaluate_model.js';
-export { PIPELINES, loadPipeline } from './train/pipelines.js';
+export { isFile, type PipelineEntry, type Registry, type EvaluateModelOptions, type EvaluateModelResult } from './registry.js';
 export { makeShards, expandBraces } from './data/make_shards.js';
 export { weightsDigest } from './checkpoint.js';
 export { UsageError } from './usage.js';
-export { main } from './cli.js';
-
-// The operators, one per file (operators/).
-export { readIdx } from '../operators/readIdx.js';
-export { readCifar } from '../operators/readCifar.js';
-export { readImageFolder } from '../operators/readImageFolder.js';
-export { readTarShards } from '../operators/readTarShards.js';
-export { decodeImages } from '../operators/decodeImages.js';
-export { augment } from '../operators/augment.js';
-export { shuffle } from '../operators/shuffle.js';
-export { batch } from '../operators/batch.js';
-export { toTensors } from '../operators/toTensors.js';
-export { prefetch } from '../operators/prefetch.js';
-export { forwardBackward } from '../operators/forwardBackward.js';
-export { manifoldStep } from '../operators/manifoldStep.js';
-export { renormalize } from '../operators/renormalize.js';
-export { evaluate, evaluateOnce } from '../operators/evaluate.js';
-export { checkpoint } from '../operators/checkpoint.js';
-export { saveModel } from '../operators/saveModel.js';
-export { logMetrics } from '../operators/logMetrics.js';
-export { progress } from '../operators/progress.js';

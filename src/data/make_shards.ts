@@ -13,8 +13,7 @@ import * as tar from 'tar-stream';
 import { writeFileAtomic } from '../atomic.js';
 import { readIdxFile } from './idx.js';
 import { locateIdx, locateImageFolder } from '../train/datasets.js';
-import { readImageFolder } from '../../operators/readImageFolder.js';
-import { pullFrom } from './pull.js';
+import { IMAGE_EXTENSIONS, listClassFiles } from './image_folder.js';
 import { SHARDS_INDEX, type ShardsIndex } from './brace.js';
 
 export { SHARDS_INDEX, expandBraces } from './brace.js';
@@ -108,11 +107,14 @@ export async function makeShards(from: string, out: string, perShard = DEFAULT_P
     const folder = await locateImageFolder(from);
     classes = folder.classes;
     const fromFolder = async function* (root: string, split: string): AsyncIterable<Item> {
-      for await (const s of pullFrom(readImageFolder({ root, classes }), new AbortController().signal)) {
-        const path = s.path!;
-        const ext = path.slice(path.lastIndexOf('.') + 1).toLowerCase();
-        const name = `${split}/${s.key.replace(/\.[^./]*$/, '').replace(/[^\w/-]/g, '_')}`;
-        yield { name, ext, bytes: await readFile(path), label: s.label };
+      // Class by class (ids in `classes` order), files sorted within a class, as readImageFolder lists them.
+      for (const [label, cls] of classes.entries()) {
+        for (const file of await listClassFiles(join(root, cls), IMAGE_EXTENSIONS)) {
+          const path = join(root, cls, file);
+          const ext = file.slice(file.lastIndexOf('.') + 1).toLowerCase();
+          const name = `${split}/${`${cls}/${file}`.replace(/\.[^./]*$/, '').replace(/[^\w/-]/g, '_')}`;
+          yield { name, ext, bytes: await readFile(path), label };
+        }
       }
     };
     train = await writeShards(out, 'train', fromFolder(folder.train, 'train'), perShard);

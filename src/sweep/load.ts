@@ -1,14 +1,11 @@
 /**
- * Finding a grid for `fgsgd sweep`: a built-in one by name (pipelines/grids/paper.ts `GRIDS`), or a
- * grid file whose default export, or named export `grid`, is a `Grid`.
+ * Finding a grid for `fgsgd sweep`: one of the registry's by name (the built-in ones are in
+ * pipelines/index.ts), or a grid file whose default export, or named export `grid`, is a `Grid`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GRIDS } from '../../pipelines/grids/paper.js';
+import { isFile } from '../registry.js';
 import type { Grid } from './grid.js';
-
-/** Whether `nameOrFile` names a file rather than a built-in grid (as pipelines do). */
-const isFile = (s: string) => /[/\\]|\.(ts|js|mjs|mts)$/.test(s);
 
 /** Shape checks of a grid from a file (TypeScript does not check what a file exports). */
 function checkGrid(g: unknown, file: string): Grid {
@@ -31,12 +28,12 @@ function checkGrid(g: unknown, file: string): Grid {
   return { description: '', ...o, configs: o.configs!.map((c) => ({ ...c, label: c.label ?? c.id })) } as Grid;
 }
 
-/** A built-in grid by name, or the grid of a file. */
-export async function loadGrid(nameOrFile: string): Promise<Grid> {
-  const builtIn = GRIDS.find((g) => g.name === nameOrFile);
+/** A grid of `grids` by name, or the grid of a file. */
+export async function loadGrid(nameOrFile: string, grids: readonly Grid[]): Promise<Grid> {
+  const builtIn = grids.find((g) => g.name === nameOrFile);
   if (builtIn) return builtIn;
   if (!isFile(nameOrFile)) {
-    throw new Error(`unknown grid '${nameOrFile}'; built-in grids: ${GRIDS.map((g) => g.name).join(', ')} (or give a grid file)`);
+    throw new Error(`unknown grid '${nameOrFile}'; built-in grids: ${grids.map((g) => g.name).join(', ')} (or give a grid file)`);
   }
   let mod: { default?: unknown; grid?: unknown };
   try {

@@ -19,7 +19,7 @@ t.test('the packed tarball installs, imports, runs its bin and every example', a
   const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeLeftMs() });
   const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', dir], ROOT)) as { filename: string; files: { path: string }[] }[];
   const files = packed[0]!.files.map((f) => f.path);
-  t.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'), 'the compiled library and its types');
+  t.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts'), 'the compiled package entry and its types');
   t.notOk(files.some((f) => /^(test|bench|docs\/results)\//.test(f) || f.endsWith('.test.ts')), 'no tests, benchmarks or results');
   const project = join(dir, 'project');
   cpSync(join(ROOT, 'examples'), join(project, 'examples'), { recursive: true });
@@ -35,6 +35,9 @@ t.test('the packed tarball installs, imports, runs its bin and every example', a
   t.equal(imported.stdout.trim(), 'function function function function', `plain ESM imports 'fgsgd' (${imported.stderr.trim().split('\n')[0] ?? ''})`);
   const bin = spawnSync(join(project, 'node_modules', '.bin', 'fgsgd'), ['--version'], { cwd: project, encoding: 'utf8', env });
   t.match(bin.stdout, /^fgsgd \d+\.\d+\.\d+\n$/, 'the bin runs from the installed package');
+  const help = spawnSync(join(project, 'node_modules', '.bin', 'fgsgd'), ['train', '--help'], { cwd: project, encoding: 'utf8', env });
+  t.match(help.stdout, /pipelines: default \(/, 'the installed bin is given the built-in registry (compiled pipelines/index.js)');
+  t.match(help.stdout, /paper-bn/, 'and the built-in grids');
   for (const example of EXAMPLES) {
     const r = run([join('examples', example), join(project, 'runs', example)]);
     t.equal(r.status, 0, `${example} exits 0 (${r.stderr.trim().split('\n').slice(-1)[0] ?? ''})`);

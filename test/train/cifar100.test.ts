@@ -11,7 +11,7 @@ import { useBackend } from '../helpers/backend.js';
 import { tempDir } from '../helpers/tmp.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import cifar100, { defaults } from '../../pipelines/cifar100.js';
-import { PIPELINES } from '../../src/train/pipelines.js';
+import { PIPELINES } from '../../pipelines/index.js';
 import { CIFAR_FILE_NAMES, CIFAR_PIXELS } from '../../src/data/cifar.js';
 import type { FitEnd, FitStart, TrainEvent } from '../../src/events.js';
 

@@ -5,27 +5,16 @@
  *
  * Tensor ownership: the loaded model and every batch are disposed here.
  */
-import { initBackend } from '../backend/index.js';
-import { evaluateOnce } from '../../operators/evaluate.js';
-import { readIdx } from '../../operators/readIdx.js';
-import { batch } from '../../operators/batch.js';
-import { toTensors } from '../../operators/toTensors.js';
-import { locateIdx } from './datasets.js';
-import { loadLayersModelFromDir } from './export.js';
+import { initBackend } from '../src/backend/index.js';
+import type { EvaluateModelOptions, EvaluateModelResult } from '../src/registry.js';
+import { locateIdx } from '../src/train/datasets.js';
+import { loadLayersModelFromDir } from '../src/train/export.js';
+import { evaluateOnce } from '../operators/evaluate.js';
+import { readIdx } from '../operators/readIdx.js';
+import { batch } from '../operators/batch.js';
+import { toTensors } from '../operators/toTensors.js';
 
-export interface EvaluateModelOptions {
-  model: string;
-  data: string;
-  backend?: string;
-  batch?: number;
-}
-
-export interface EvaluateModelResult {
-  testAccuracy: number;
-  testLoss: number;
-  images: number;
-  backend: string;
-}
+export type { EvaluateModelOptions, EvaluateModelResult };
 
 export async function evaluateModel(o: EvaluateModelOptions): Promise<EvaluateModelResult> {
   const backend = await initBackend(o.backend ?? 'auto');
