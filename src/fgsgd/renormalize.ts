@@ -42,13 +42,13 @@ interface SymbolicLike {
 }
 
 /**
- * The Renormalizer's running statistics as plain data, for checkpoints and exact resume: per
- * captured kernel-layer input, in capture order (the order of the grouping's kernels, first use
- * of each input; the same for the same model and grouping), the moving average of its channel
- * variances, or null before the first observed batch.
+ * The Renormalizer's running statistics as plain data, for checkpoints and exact resume: the
+ * moving average of the channel variances of each captured kernel-layer input, keyed by the name
+ * of the (first, in the grouping's order) layer that reads that input, e.g. `conv1`. Inputs with
+ * no statistics yet (before the first observed batch) are absent.
  */
 export interface RenormalizerState {
-  running: (Float32Array | null)[];
+  running: Record<string, Float32Array>;
 }
 
 /**
@@ -60,6 +60,8 @@ export class Renormalizer {
   private readonly inputOf = new Map<string, number>();
   /** Moving average of the channel variances, per captured input (owned). */
   private running: (tf.Tensor1D | undefined)[];
+  /** Per captured input, the name it is known by in the state: the first layer reading it. */
+  readonly inputNames: readonly string[];
   private readonly refreshEvery: { epochs: number } | { steps: number };
   private readonly momentum: number;
 
@@ -74,6 +76,7 @@ export class Renormalizer {
     this.momentum = config.momentum ?? 0.9;
     if (!(this.momentum >= 0 && this.momentum < 1)) throw new Error(`renormalize: momentum must lie in [0, 1), got ${this.momentum}.`);
     const outputs: tf.SymbolicTensor[] = [];
+    const names: string[] = [];
     const index = new Map<number, number>();
     for (const k of optimizer.currentGrouping.kernels) {
       const layer = model.getLayer(k.layerName);
@@ -83,11 +86,13 @@ export class Renormalizer {
       if (!index.has(id)) {
         index.set(id, outputs.length);
         outputs.push(input);
+        names.push(k.layerName);
       }
       this.inputOf.set(k.weightName, index.get(id)!);
     }
     this.capture = tf.model({ inputs: model.inputs, outputs, name: `${model.name}_renorm_inputs` });
     this.running = outputs.map(() => undefined);
+    this.inputNames = names;
   }
 
   /**
@@ -118,25 +123,32 @@ export class Renormalizer {
     this.running = next;
   }
 
-  /** The running statistics as copies (one read-back per captured input that has statistics). */
+  /** The running statistics as copies, by input name (one read-back per input that has statistics). */
   getState(): RenormalizerState {
-    return { running: this.running.map((r) => (r ? Float32Array.from(r.dataSync() as Float32Array) : null)) };
+    const running: Record<string, Float32Array> = {};
+    this.running.forEach((r, i) => {
+      if (r) running[this.inputNames[i]!] = Float32Array.from(r.dataSync() as Float32Array);
+    });
+    return { running };
   }
 
   /**
    * Replace the running statistics with a `getState` result of a Renormalizer on the same model
-   * and grouping (throws, keeping the current statistics, if the counts or channel sizes differ).
-   * Does not refresh ℜ: the optimizer's λ is restored with its own state.
+   * and grouping; inputs it does not name start without statistics. Throws, keeping the current
+   * statistics, on a name this renormalizer does not capture or a wrong channel count. Does not
+   * refresh ℜ: the optimizer's λ is restored with its own state.
    */
   setState(state: RenormalizerState): void {
     const sizes = this.capture.outputs.map((o) => o.shape[o.shape.length - 1]);
-    if (state.running.length !== sizes.length) {
-      throw new Error(`renormalize: state has ${state.running.length} running statistics; this model and grouping capture ${sizes.length} inputs.`);
+    for (const [name, v] of Object.entries(state.running)) {
+      const i = this.inputNames.indexOf(name);
+      if (i < 0) throw new Error(`renormalize: the state has statistics of '${name}'; this model and grouping capture the inputs of ${this.inputNames.join(', ')}.`);
+      if (v.length !== sizes[i]) throw new Error(`renormalize: the statistics of '${name}' have ${v.length} channels; its input has ${sizes[i]}.`);
     }
-    state.running.forEach((v, i) => {
-      if (v && v.length !== sizes[i]) throw new Error(`renormalize: running statistics ${i} have ${v.length} channels; the captured input has ${sizes[i]}.`);
+    const next = this.inputNames.map((name) => {
+      const v = state.running[name];
+      return v ? (tf.keep(tf.tensor1d(Float32Array.from(v))) as tf.Tensor1D) : undefined;
     });
-    const next = state.running.map((v) => (v ? (tf.keep(tf.tensor1d(Float32Array.from(v))) as tf.Tensor1D) : undefined));
     this.dispose();
     this.running = next;
   }

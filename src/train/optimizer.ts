@@ -55,7 +55,7 @@ export type TensorData = { dtype: 'float32' | 'int32'; shape: number[]; data: Fl
 export interface OptimizerState {
   config: OptimizerConfig;
   step: number;
-  /** Momentum buffers ('<weight>/momentum') and λ statistics ('renormalizer/<i>'). */
+  /** Momentum buffers ('<weight>/momentum') and λ statistics ('renormalizer/<layer>', by the name of the layer whose input they describe). */
   tensors: Record<string, TensorData>;
   /** FG-SGD's JSON state (config, grouping, λ, ...). */
   extra?: unknown;
@@ -175,6 +175,8 @@ export const DEFAULT_STRATEGY: Grouping = 'PIO';
 export const DEFAULT_MANIFOLDS = 'Sp+Ob+St+Euc';
 /** λ statistics every N steps under the `data` policy **[choice]**: about a 3% overhead. */
 export const DEFAULT_LAMBDA_EVERY = 10;
+/** Key prefix of the λ statistics in the optimizer state: `renormalizer/conv1`. */
+const RENORMALIZER = 'renormalizer/';
 
 /** Whether two configurations are the same (key order and undefined fields aside). */
 export function sameConfig(a: OptimizerConfig, b: OptimizerConfig): boolean {
@@ -315,9 +317,9 @@ export class TrainOptimizer {
       tensors[k] = toData(t);
       t.dispose();
     }
-    this.renormalizer?.getState().running.forEach((r, i) => {
-      if (r) tensors[`renormalizer/${i}`] = { dtype: 'float32', shape: [r.length], data: r };
-    });
+    for (const [name, r] of Object.entries(this.renormalizer?.getState().running ?? {})) {
+      tensors[`${RENORMALIZER}${name}`] = { dtype: 'float32', shape: [r.length], data: r };
+    }
     return { config: this.cfg, step: this.step, tensors, extra: { fgsgd: s.json, initialized: this.initialized } };
   }
 
@@ -334,13 +336,15 @@ export class TrainOptimizer {
     this.renormalizer?.dispose();
     this.renormalizer = this.renormalizerFor();
     if (this.renormalizer) {
-      // A fresh Renormalizer has no statistics: its state gives the number of captured inputs.
-      const running = this.renormalizer.getState().running.map((_, i) => {
-        const t = state.tensors[`renormalizer/${i}`];
-        return t ? Float32Array.from(t.data) : null;
-      });
-      const extra = Object.keys(state.tensors).find((k) => k.startsWith('renormalizer/') && !(Number(k.slice('renormalizer/'.length)) < running.length));
-      if (extra) throw new Error(`optimizer state has '${extra}', but this model and grouping capture ${running.length} inputs`);
+      const names = this.renormalizer.inputNames;
+      const running: Record<string, Float32Array> = {};
+      for (const [key, t] of Object.entries(state.tensors)) {
+        if (!key.startsWith(RENORMALIZER)) continue;
+        const id = key.slice(RENORMALIZER.length);
+        // Checkpoints written before the statistics were keyed by name used the input's position.
+        const name = names.includes(id) ? id : /^\d+$/.test(id) && Number(id) < names.length ? names[Number(id)]! : id;
+        running[name] = Float32Array.from(t.data);
+      }
       this.renormalizer.setState({ running });
     }
     this.initialized = initialized;

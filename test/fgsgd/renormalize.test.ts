@@ -225,24 +225,26 @@ t.test('getState/setState: the running statistics round-trip exactly, as copies,
     const x2 = tf.mul(x, 1.7);
     renormalizer.observe(x2);
     const state = renormalizer.getState();
-    t.ok(state.running.length > 0 && state.running.every((r) => r instanceof Float32Array), 'one typed array per captured input');
+    t.same(Object.keys(state.running), renormalizer.inputNames, 'one entry per captured input, by the name of the layer reading it');
+    t.ok(renormalizer.inputNames.length > 0 && Object.values(state.running).every((r) => r instanceof Float32Array), 'typed arrays');
 
     const fresh = new Renormalizer(model, optimizer);
     t.notOk(fresh.hasStatistics, 'a new renormalizer has no statistics');
-    t.same(fresh.getState().running, state.running.map(() => null), 'and its state says so, with the same count');
+    t.same(fresh.getState().running, {}, 'and its state says so');
     fresh.setState(state);
     t.ok(fresh.hasStatistics);
     t.same(fresh.lambdas(), renormalizer.lambdas(), 'the same λ after setState');
-    state.running[0]![0] = 1e6;
+    Object.values(state.running)[0]![0] = 1e6;
     t.same(fresh.getState(), renormalizer.getState(), 'setState copied its input, and getState returns copies');
     // The same update from the same statistics gives bit-identical results.
     renormalizer.observe(x);
     fresh.observe(x);
     t.same(fresh.getState(), renormalizer.getState(), 'the same statistics after one more batch');
 
-    t.throws(() => fresh.setState({ running: [] }), /captures? \d+ inputs/, 'a wrong count is refused');
+    t.throws(() => fresh.setState({ running: { nope: new Float32Array(1) } }), /statistics of 'nope'; .* capture the inputs of/, 'an unknown input name is refused');
     const wrong = fresh.getState();
-    wrong.running[0] = new Float32Array(wrong.running[0]!.length + 1);
+    const first = renormalizer.inputNames[0]!;
+    wrong.running[first] = new Float32Array(wrong.running[first]!.length + 1);
     t.throws(() => fresh.setState(wrong), /channels/, 'a wrong channel count is refused');
     t.same(fresh.getState(), renormalizer.getState(), 'a refused state leaves the statistics as they were');
 

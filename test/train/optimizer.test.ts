@@ -111,3 +111,46 @@ t.test('FG-SGD decays the Euclidean parameters, and only them', async (t) => {
     model.dispose();
   });
 });
+
+t.test('the λ statistics in the state are keyed by layer name, and positional keys of older checkpoints still load', async (t) => {
+  await assertNoLeak(t, 'state', () => {
+    const config: OptimizerConfig = { ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 1 };
+    const build = () => buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 5 });
+    const { x, y } = blobData(16, [8, 8, 1], 2);
+    const model = build();
+    const optimizer = new TrainOptimizer(model, config, 1);
+    for (let i = 0; i < 2; i++) {
+      optimizer.observe(x);
+      const { value, grads } = lossAndGrads(model, x, y);
+      optimizer.applyGradients(grads);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    const state = optimizer.getState();
+    const keys = Object.keys(state.tensors).filter((k) => k.startsWith('renormalizer/'));
+    t.same(keys, ['renormalizer/conv1', 'renormalizer/conv2', 'renormalizer/fc'], 'one per kernel layer input, by layer name');
+
+    const roundTrip = (tensors: typeof state.tensors) => {
+      const m = build();
+      const o = new TrainOptimizer(m, config, 1);
+      o.setState({ ...state, tensors });
+      const got = o.getState().tensors;
+      o.dispose();
+      m.dispose();
+      return got;
+    };
+    t.same(roundTrip(state.tensors), state.tensors, 'a state keyed by name restores as it was');
+    // Checkpoints written before names: renormalizer/0, /1, /2 in capture order.
+    const position: Record<string, string> = { 'renormalizer/conv1': 'renormalizer/0', 'renormalizer/conv2': 'renormalizer/1', 'renormalizer/fc': 'renormalizer/2' };
+    const positional = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [position[k] ?? k, v]));
+    t.ok('renormalizer/1' in positional, 'the control: positional keys were made');
+    t.same(roundTrip(positional), state.tensors, 'positional keys restore to the same statistics');
+    const m = build();
+    const o = new TrainOptimizer(m, config, 1);
+    t.throws(() => o.setState({ ...state, tensors: { ...state.tensors, 'renormalizer/conv9': state.tensors['renormalizer/conv1']! } }), /statistics of 'conv9'/, 'an unknown layer is refused, by name');
+    o.dispose();
+    m.dispose();
+    optimizer.dispose();
+    model.dispose();
+    tf.dispose([x, y]);
+  });
+});
