@@ -1,7 +1,6 @@
-import type { OperatorFunction } from 'rxjs';
 import { Rng } from '../src/random.js';
 import { AUGMENTATIONS, resolveAugmentations, type Augmentation, type AugmentOp } from '../src/data/augmentations.js';
-import { pullable, pullFrom } from '../src/data/pull.js';
+import { pullable, pullFrom, type PullOperator } from '../src/pull.js';
 import type { Sample } from '../src/data/types.js';
 
 export interface AugmentOptions {
@@ -40,7 +39,7 @@ export interface AugmentOptions {
  * );
  * ```
  */
-export function augment(options: AugmentOptions): OperatorFunction<Sample, Sample> {
+export function augment(options: AugmentOptions): PullOperator<Sample, Sample> {
   const fns = resolveAugmentations(options.ops, options.registry ?? AUGMENTATIONS);
   if (!options.rng && options.seed === undefined) throw new RangeError('augment: give a seed or an rng');
   const rng = options.rng ?? Rng.create(options.seed!, 'augment');

@@ -1,5 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
-import { pullable, pullFrom } from '../src/data/pull.js';
+import { pullable, pullFrom, type PullOperator } from '../src/pull.js';
 
 export interface BatchOptions {
   /** Items per batch. */
@@ -19,7 +18,7 @@ export interface BatchOptions {
  * readIdx({ images, labels }).pipe(batch({ size: 64, dropRemainder: true }), toTensors());
  * ```
  */
-export function batch<T>(options: BatchOptions): OperatorFunction<T, T[]> {
+export function batch<T>(options: BatchOptions): PullOperator<T, T[]> {
   const { size, dropRemainder = false } = options;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch: size must be an integer ≥ 1 (got ${size})`);
   return (source) =>

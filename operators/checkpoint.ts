@@ -1,8 +1,7 @@
-import type { OperatorFunction } from 'rxjs';
 import { writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
 import type { CheckpointSaved, Position, TrainEvent } from '../src/events.js';
 import { log } from '../src/log.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface CheckpointOptions {
   /** Directory to write `checkpoint.ckpt` into. */
@@ -22,7 +21,7 @@ export interface CheckpointOptions {
  * after the event that triggered it.
  *
  * The snapshot is taken when the triggering event arrives, and the stream is demand-preserving
- * (src/train/on_demand.ts), so it is exactly the state after that step. Never saved:
+ * (src/pull.ts), so it is exactly the state after that step. Never saved:
  * - after `lossNonFinite`, and at a `fitEnd` of reason `nonFiniteLoss` or `error`: the last good
  *   checkpoint is kept;
  * - a snapshot whose weights are not all finite (a step produced NaN or ±Infinity weights).
@@ -34,10 +33,10 @@ export interface CheckpointOptions {
  * fit({ session, ... }).pipe(checkpoint({ dir: out, capture: (p) => session.capture(p), everySteps: 500 }));
  * ```
  */
-export function checkpoint(options: CheckpointOptions): OperatorFunction<TrainEvent, TrainEvent> {
+export function checkpoint(options: CheckpointOptions): PullOperator<TrainEvent, TrainEvent> {
   const everyEpochs = options.everyEpochs ?? 1;
   const everySteps = options.everySteps ?? 0;
-  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+  return onDemand<TrainEvent, TrainEvent>(() => {
     let saved: Position | undefined;
     let poisoned = false;
     return {

@@ -1,14 +1,16 @@
-import { concatMap, from, Observable, type ObservableInput, type OperatorFunction, type Subscription } from 'rxjs';
-import { isPullable } from '../src/data/pull.js';
+import type { ObservableInput } from 'rxjs';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 /**
  * `concatMap` for the end of a data pipeline: project each item to an Observable, Promise or
  * iterable, one at a time, and pull the next item from a pull-driven source (any data operator's
- * output) only when the previous projection has completed. This is how a slow consumer, such as
- * a training step, keeps the data side bounded (see `src/data/README.md`): plain `concatMap`
- * would subscribe and let the source push every item into its buffer.
+ * output) only when the previous projection has completed and the consumer asks. This is how a
+ * slow consumer, such as a training step, keeps the data side bounded (see `src/data/README.md`):
+ * plain `concatMap` would subscribe and let the source push every item into its buffer. Its
+ * output is a pull-through stream too (`onDemand`, src/pull.ts), so it composes with the other
+ * pull operators.
  *
- * On a push-only source it is exactly `concatMap(project)`.
+ * On a push-only source the items are queued as they come (as `concatMap` would).
  *
  * Ownership: items are handed to `project`, which owns them (dispose a `TensorBatch` there). An
  * item pulled after unsubscribe is given to the source's `discard` hook.
@@ -22,48 +24,6 @@ import { isPullable } from '../src/data/pull.js';
  * );
  * ```
  */
-export function concatMapOnDemand<T, R>(project: (item: T, index: number) => ObservableInput<R>): OperatorFunction<T, R> {
-  return (source) => {
-    if (!isPullable(source)) return source.pipe(concatMap(project));
-    return new Observable<R>((subscriber) => {
-      const controller = new AbortController();
-      const it = source.open(controller.signal)[Symbol.asyncIterator]();
-      let inner: Subscription | undefined;
-      let index = 0;
-      const pullNext = (): void => {
-        it.next().then(
-          (r) => {
-            if (subscriber.closed) {
-              if (!r.done) source.discard?.(r.value);
-              return;
-            }
-            if (r.done) return subscriber.complete();
-            let projected: ObservableInput<R>;
-            try {
-              projected = project(r.value, index++);
-            } catch (e) {
-              return subscriber.error(e);
-            }
-            inner = from(projected).subscribe({
-              next: (v) => subscriber.next(v),
-              error: (e) => subscriber.error(e),
-              complete: () => {
-                inner = undefined;
-                pullNext();
-              },
-            });
-          },
-          (e) => {
-            if (!subscriber.closed) subscriber.error(e);
-          },
-        );
-      };
-      pullNext();
-      return () => {
-        controller.abort();
-        inner?.unsubscribe();
-        it.return?.().catch(() => undefined);
-      };
-    });
-  };
+export function concatMapOnDemand<T, R>(project: (item: T, index: number) => ObservableInput<R>): PullOperator<T, R> {
+  return onDemand<T, R>(() => ({ handle: (item, index) => project(item, index) }));
 }

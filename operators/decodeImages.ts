@@ -1,9 +1,8 @@
-import type { OperatorFunction } from 'rxjs';
 import { log } from '../src/log.js';
 import { decodeSample, type DecodeOptions } from '../src/data/decode.js';
 import { DecodePool } from '../src/data/decode_pool.js';
 import { ImageDecodeError } from '../src/data/errors.js';
-import { mapConcurrent, pullable, pullFrom, SKIP } from '../src/data/pull.js';
+import { mapConcurrent, pullable, pullFrom, SKIP, type PullOperator } from '../src/pull.js';
 import { countSkip, type EncodedSample, type Sample, type SkipCounter } from '../src/data/types.js';
 
 export interface DecodeImagesOptions extends DecodeOptions {
@@ -54,7 +53,7 @@ export interface DecodeImagesOptions extends DecodeOptions {
  * // after the run: summary.skippedSamples = skipped.count
  * ```
  */
-export function decodeImages(options: DecodeImagesOptions): OperatorFunction<EncodedSample, Sample> {
+export function decodeImages(options: DecodeImagesOptions): PullOperator<EncodedSample, Sample> {
   const { concurrent, workers = 0, strict = false, skipped, logger = log, ...decode } = options;
   if (!Number.isInteger(concurrent) || concurrent < 1) throw new RangeError(`decodeImages: concurrent must be an integer ≥ 1 (got ${concurrent})`);
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decodeImages: workers must be an integer ≥ 0 (got ${workers})`);

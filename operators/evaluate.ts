@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Observable, OperatorFunction } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { EvalEnd, EvalSplit, TrainEvent } from '../src/events.js';
-import { pullFrom } from '../src/data/pull.js';
+import { pullFrom } from '../src/pull.js';
 import { DeadChannelCounter, deadChannelProbe, type DeadChannelProbe } from '../src/train/dead_channels.js';
 import type { Batch } from '../src/train/fit.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface EvaluateOptions {
   model: tf.LayersModel;
@@ -39,7 +39,7 @@ export interface EvaluateOptions {
  * emitted as `evalEnd` right after the `epochEnd` (or `fitEnd`) that triggered it, with the dead
  * channels of the first ReLU on the test split. Other events pass through.
  *
- * Demand-preserving (src/train/on_demand.ts): `fit` trains no further batch until the evaluation
+ * Demand-preserving (src/pull.ts): `fit` trains no further batch until the evaluation
  * is done, so it measures exactly the weights at the end of the epoch.
  *
  * Tensor ownership: it disposes every test batch it pulls; intermediates are freed in `tf.tidy`.
@@ -53,12 +53,12 @@ export interface EvaluateOptions {
  * );
  * ```
  */
-export function evaluate(options: EvaluateOptions): OperatorFunction<TrainEvent, TrainEvent> {
+export function evaluate(options: EvaluateOptions): PullOperator<TrainEvent, TrainEvent> {
   const everyEpochs = options.everyEpochs ?? 1;
   const atEnd = options.atEnd ?? true;
   const split = options.split ?? 'test';
   const countDead = options.deadChannels ?? split === 'test';
-  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+  return onDemand<TrainEvent, TrainEvent>(() => {
     let evaluatedStep = -1;
     // Built at the first evaluation, once per subscription (null: the model has no ReLU to probe).
     let probe: DeadChannelProbe | null | undefined;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { lossAndGrads, trainableVariables } from '../src/train/step.js';
-import { concatMap, of, type OperatorFunction } from 'rxjs';
+import { onDemand, type PullOperator } from '../src/pull.js';
 import type { Batch } from '../src/train/fit.js';
 
 export interface ForwardBackwardOptions {
@@ -37,10 +37,12 @@ export interface Gradients {
 /**
  * One forward and backward pass per batch: logits in training mode, mean softmax cross-entropy
  * against the int32 labels, gradients with respect to the model's trainable weights. One batch at
- * a time (`concatMap`), because it reads the weights that the next stage updates.
+ * a time, pulled only when the consumer asks (`onDemand`, src/pull.ts), because it reads the
+ * weights that the next stage updates.
  *
  * Tensor ownership: it disposes each batch's `x` and `y` (also when the pass throws); the
- * gradients it emits belong to the receiver. Every other tensor is freed inside `tf.tidy`.
+ * gradients it emits belong to the receiver (gradients made but never delivered, because the
+ * consumer left, are disposed here). Every other tensor is freed inside `tf.tidy`.
  *
  * @example
  * ```ts
@@ -50,10 +52,12 @@ export interface Gradients {
  * );
  * ```
  */
-export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions): OperatorFunction<B, Gradients> {
+export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions): PullOperator<B, Gradients> {
   const { model } = options;
   const variables = options.variables ?? trainableVariables(model);
-  return concatMap((batch: B) => {
+  return onDemand<B, Gradients>(() => ({ handle: (batch) => [pass(batch)] }), (g) => tf.dispose(g.grads));
+
+  function pass(batch: B): Gradients {
     const t0 = performance.now();
     const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
     try {
@@ -66,7 +70,7 @@ export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions
       const both = tf.stack([value, correct!]);
       const [loss, accuracy] = both.dataSync() as Float32Array;
       tf.dispose([both, value, correct!]);
-      return of<Gradients>({
+      return {
         grads,
         loss: loss!,
         accuracy: accuracy!,
@@ -75,10 +79,10 @@ export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions
         epoch: tag.epoch ?? 0,
         sampleIndex: tag.sampleIndex ?? 0,
         stallMs: tag.stallMs ?? 0,
-      });
+      };
     } finally {
       batch.x.dispose();
       batch.y.dispose();
     }
-  });
+  }
 }

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { OperatorFunction } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface LogMetricsOptions {
   /** Directory of the run; the log is `DIR/metrics.jsonl` (created with the directory). */
@@ -19,7 +18,7 @@ export interface LogMetricsOptions {
  * run killed at any moment leaves whole lines for every event it emitted. Events pass through
  * unchanged; the file is closed when the stream ends in any way.
  *
- * Demand-preserving (src/train/on_demand.ts). Creates no tensors.
+ * Demand-preserving (src/pull.ts). Creates no tensors.
  *
  * @example
  * ```ts
@@ -27,9 +26,9 @@ export interface LogMetricsOptions {
  * // {"level":30,"time":1764300000000,"type":"batchEnd","epoch":0,"step":1,"loss":2.3,...}
  * ```
  */
-export function logMetrics(options: LogMetricsOptions): OperatorFunction<TrainEvent, TrainEvent> {
+export function logMetrics(options: LogMetricsOptions): PullOperator<TrainEvent, TrainEvent> {
   const path = join(options.dir, options.file ?? 'metrics.jsonl');
-  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+  return onDemand<TrainEvent, TrainEvent>(() => {
     const dest = pino.destination({ dest: path, sync: true, mkdir: true, append: options.append ?? false });
     const logger = pino({ base: null }, dest);
     return {

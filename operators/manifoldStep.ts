@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { concatMap, defer, finalize, from, NEVER, type Observable, type OperatorFunction } from 'rxjs';
+import { NEVER, type Observable } from 'rxjs';
+import { onDemand, type PullOperator } from '../src/pull.js';
 import type { BatchEnd, LossNonFinite, OptimizerSwapped } from '../src/events.js';
 import { applySwap, describeConfig, isScheduledSwap, sameConfig, type ConfigChange, type OptimizerConfig, type ScheduledSwap, type TrainOptimizer } from '../src/train/optimizer.js';
 import type { Gradients } from './forwardBackward.js';
@@ -17,7 +18,8 @@ export interface ManifoldStepOptions {
 
 /**
  * Apply each batch's gradients with the optimizer: one step per `Gradients`, in order, one at a
- * time (`concatMap`: the weights are shared state). Emits `batchEnd` per step.
+ * time, pulled only when the consumer asks (`onDemand`, src/pull.ts: the weights are shared
+ * state). Emits `batchEnd` per step.
  *
  * Hot-swap: a configuration from `configs` is taken between two updates, never during one: the
  * gradients that arrive next are the first applied with it, so no batch is lost or applied twice.
@@ -39,69 +41,68 @@ export interface ManifoldStepOptions {
  * configs.next({ ...sgd, optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc' });
  * ```
  */
-export function manifoldStep(options: ManifoldStepOptions): OperatorFunction<Gradients, BatchEnd | OptimizerSwapped | LossNonFinite> {
+export function manifoldStep(options: ManifoldStepOptions): PullOperator<Gradients, BatchEnd | OptimizerSwapped | LossNonFinite> {
   const { optimizer } = options;
   const configs = options.configs ?? NEVER;
-  return (source) =>
-    defer(() => {
-      let pending: OptimizerConfig | undefined;
-      const scheduled: ScheduledSwap[] = [];
-      const sub = configs.subscribe((c) => {
-        if (!isScheduledSwap(c)) pending = c;
-        else {
-          scheduled.push(c);
-          scheduled.sort((a, b) => a.step - b.step);
-        }
-      });
-      return source.pipe(
-        concatMap((g) => {
-          const out: (BatchEnd | OptimizerSwapped | LossNonFinite)[] = [];
-          try {
-            // Scheduled swaps due by now, in step order, each on top of the one before.
-            while (scheduled.length && scheduled[0]!.step <= optimizer.step) pending = applySwap(pending ?? optimizer.config, scheduled.shift()!.changes);
-            if (pending) {
-              const next = pending;
-              pending = undefined;
-              const before = describeConfig(optimizer.config);
-              if (!sameConfig(next, optimizer.config)) {
-                optimizer.reconfigure(next);
-                out.push({ type: 'optimizerSwapped', step: optimizer.step + 1, from: before, to: describeConfig(next) });
-              }
-            }
-            if (!Number.isFinite(g.loss)) {
-              out.push({
-                type: 'lossNonFinite',
-                epoch: g.epoch,
-                step: optimizer.step + 1,
-                loss: g.loss,
-                message: `loss is ${g.loss} at step ${optimizer.step + 1} (epoch ${g.epoch}); the step was not applied`,
-              });
-              return from(out);
-            }
-            // Timed alone for summary.json's updateShare. Exact on the synchronous backends (cpu,
-            // wasm, tensorflow); on an asynchronous one (webgl, webgpu) it times the dispatch.
-            const t0 = performance.now();
-            const lr = optimizer.applyGradients(g.grads);
-            const updateMs = performance.now() - t0;
-            out.push({
-              type: 'batchEnd',
-              epoch: g.epoch,
-              step: optimizer.step,
-              sampleIndex: g.sampleIndex,
-              loss: g.loss,
-              accuracy: g.accuracy,
-              lr,
-              images: g.images,
-              stallMs: g.stallMs,
-              stepMs: g.ms + updateMs,
-              updateMs,
-            });
-            return from(out);
-          } finally {
-            tf.dispose(g.grads);
-          }
-        }),
-        finalize(() => sub.unsubscribe()),
-      );
+  return onDemand<Gradients, BatchEnd | OptimizerSwapped | LossNonFinite>(() => {
+    let pending: OptimizerConfig | undefined;
+    const scheduled: ScheduledSwap[] = [];
+    const sub = configs.subscribe((c) => {
+      if (!isScheduledSwap(c)) pending = c;
+      else {
+        scheduled.push(c);
+        scheduled.sort((a, b) => a.step - b.step);
+      }
     });
+    return {
+      handle(g) {
+        const out: (BatchEnd | OptimizerSwapped | LossNonFinite)[] = [];
+        try {
+          // Scheduled swaps due by now, in step order, each on top of the one before.
+          while (scheduled.length && scheduled[0]!.step <= optimizer.step) pending = applySwap(pending ?? optimizer.config, scheduled.shift()!.changes);
+          if (pending) {
+            const next = pending;
+            pending = undefined;
+            const before = describeConfig(optimizer.config);
+            if (!sameConfig(next, optimizer.config)) {
+              optimizer.reconfigure(next);
+              out.push({ type: 'optimizerSwapped', step: optimizer.step + 1, from: before, to: describeConfig(next) });
+            }
+          }
+          if (!Number.isFinite(g.loss)) {
+            out.push({
+              type: 'lossNonFinite',
+              epoch: g.epoch,
+              step: optimizer.step + 1,
+              loss: g.loss,
+              message: `loss is ${g.loss} at step ${optimizer.step + 1} (epoch ${g.epoch}); the step was not applied`,
+            });
+            return out;
+          }
+          // Timed alone for summary.json's updateShare. Exact on the synchronous backends (cpu,
+          // wasm, tensorflow); on an asynchronous one (webgl, webgpu) it times the dispatch.
+          const t0 = performance.now();
+          const lr = optimizer.applyGradients(g.grads);
+          const updateMs = performance.now() - t0;
+          out.push({
+            type: 'batchEnd',
+            epoch: g.epoch,
+            step: optimizer.step,
+            sampleIndex: g.sampleIndex,
+            loss: g.loss,
+            accuracy: g.accuracy,
+            lr,
+            images: g.images,
+            stallMs: g.stallMs,
+            stepMs: g.ms + updateMs,
+            updateMs,
+          });
+          return out;
+        } finally {
+          tf.dispose(g.grads);
+        }
+      },
+      done: () => sub.unsubscribe(),
+    };
+  });
 }

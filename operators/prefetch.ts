@@ -1,5 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
-import { discardOf, pullable, pullFrom } from '../src/data/pull.js';
+import { discardOf, pullable, pullFrom, type PullOperator } from '../src/pull.js';
 
 export interface PrefetchOptions<T = unknown> {
   /** Items to have ready (or being produced) ahead of the consumer. */
@@ -28,12 +27,12 @@ export interface PrefetchOptions<T = unknown> {
  * source.pipe(decodeImages({ concurrent: 4 }), batch({ size: 64 }), toTensors(), prefetch({ size: 2 }));
  * ```
  */
-export function prefetch<T>(options: PrefetchOptions<T>): OperatorFunction<T, T> {
+export function prefetch<T>(options: PrefetchOptions<T>): PullOperator<T, T> {
   const { size } = options;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`prefetch: size must be an integer ≥ 1 (got ${size})`);
   return (source) => {
     const discard = options.discard ?? discardOf(source);
-    return pullable(async function* (signal) {
+    return pullable<T>(async function* (signal) {
       const it = pullFrom(source, signal)[Symbol.asyncIterator]();
       // Outstanding pulls, oldest first. Pulls are chained so the upstream sees one next() at a time.
       const ahead: Promise<IteratorResult<T>>[] = [];

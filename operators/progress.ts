@@ -1,7 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { OperatorFunction } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface ProgressOptions {
   /** Where to draw (default `process.stdout`). Nothing is drawn unless it is a TTY. */
@@ -32,12 +31,12 @@ export function formatEta(seconds: number): string {
  * bar counts the epoch's steps only. Silent when the stream is not a TTY (CI, pipes, files).
  * Events pass through unchanged.
  *
- * Demand-preserving (src/train/on_demand.ts). Creates no tensors.
+ * Demand-preserving (src/pull.ts). Creates no tensors.
  */
-export function progress(options: ProgressOptions = {}): OperatorFunction<TrainEvent, TrainEvent> {
+export function progress(options: ProgressOptions = {}): PullOperator<TrainEvent, TrainEvent> {
   const stream = options.stream ?? process.stdout;
   const enabled = options.enabled ?? Boolean(stream.isTTY);
-  return streamOnDemand<TrainEvent, TrainEvent>(() => {
+  return onDemand<TrainEvent, TrainEvent>(() => {
     if (!enabled) return { handle: (e) => [e] };
     const bar = new cliProgress.SingleBar(
       {

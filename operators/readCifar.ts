@@ -1,5 +1,5 @@
 import { cifarRecord, readCifarFile, type CifarLabel, type CifarVariant } from '../src/data/cifar.js';
-import { pullable, type PullObservable } from '../src/data/pull.js';
+import { pullable, type PullObservable } from '../src/pull.js';
 import type { Sample } from '../src/data/types.js';
 
 export interface ReadCifarOptions {

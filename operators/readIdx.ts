@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { DataFormatError } from '../src/data/errors.js';
 import { readIdxFile } from '../src/data/idx.js';
-import { pullable, type PullObservable } from '../src/data/pull.js';
+import { pullable, type PullObservable } from '../src/pull.js';
 import type { Sample } from '../src/data/types.js';
 
 export interface ReadIdxOptions {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { IMAGE_EXTENSIONS, listClasses, listClassFiles } from '../src/data/image_folder.js';
-import { pullable, type PullObservable } from '../src/data/pull.js';
+import { pullable, type PullObservable } from '../src/pull.js';
 import type { EncodedSample } from '../src/data/types.js';
 
 export interface ReadImageFolderOptions {

@@ -1,5 +1,5 @@
 import { log } from '../src/log.js';
-import { pullable, type PullObservable } from '../src/data/pull.js';
+import { pullable, type PullObservable } from '../src/pull.js';
 import { loadShardFile, loadShardUrl, parseShard, type RetryOptions } from '../src/data/tar_shards.js';
 import type { EncodedSample } from '../src/data/types.js';
 

@@ -1,7 +1,6 @@
-import type { OperatorFunction } from 'rxjs';
 import type { Renormalized, TrainEvent } from '../src/events.js';
 import type { TrainOptimizer } from '../src/train/optimizer.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface RenormalizeOptions {
   optimizer: TrainOptimizer;
@@ -16,7 +15,7 @@ export interface RenormalizeOptions {
  * operators below (evaluate, checkpoint) see the refreshed state. With plain SGD there is nothing
  * to refresh and no event is emitted. Other events pass through unchanged.
  *
- * Demand-preserving (src/train/on_demand.ts). Tensor ownership: the optimizer owns ℜ; nothing
+ * Demand-preserving (src/pull.ts). Tensor ownership: the optimizer owns ℜ; nothing
  * else is created.
  *
  * @example
@@ -24,11 +23,11 @@ export interface RenormalizeOptions {
  * fit({ ... }).pipe(renormalize({ optimizer, every: { epochs: 1 } }), evaluate({ ... }));
  * ```
  */
-export function renormalize(options: RenormalizeOptions): OperatorFunction<TrainEvent, TrainEvent> {
+export function renormalize(options: RenormalizeOptions): PullOperator<TrainEvent, TrainEvent> {
   const { optimizer } = options;
   const epochs = options.every?.epochs ?? 1;
   const steps = options.every?.steps;
-  return streamOnDemand<TrainEvent, TrainEvent>(() => ({
+  return onDemand<TrainEvent, TrainEvent>(() => ({
     *handle(e) {
       const due =
         (e.type === 'epochEnd' && epochs > 0 && (e.epoch + 1) % epochs === 0) ||

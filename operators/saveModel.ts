@@ -1,8 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { OperatorFunction } from 'rxjs';
 import type { ModelSaved, TrainEvent } from '../src/events.js';
 import { saveLayersModel } from '../src/train/export.js';
-import { streamOnDemand } from '../src/train/on_demand.js';
+import { onDemand, type PullOperator } from '../src/pull.js';
 
 export interface SaveModelOptions {
   model: tf.LayersModel;
@@ -15,7 +14,7 @@ export interface SaveModelOptions {
  * of a run that completed or stopped at --max-steps or by Ctrl-C, and emit `modelSaved` after it.
  * A run that ended on a non-finite loss or an error saves nothing. Other events pass through.
  *
- * Demand-preserving (src/train/on_demand.ts): the weights saved are those of the last step.
+ * Demand-preserving (src/pull.ts): the weights saved are those of the last step.
  * Creates no tensors.
  *
  * @example
@@ -23,8 +22,8 @@ export interface SaveModelOptions {
  * fit({ ... }).pipe(evaluate({ ... }), saveModel({ model, dir: `${out}/model` }));
  * ```
  */
-export function saveModel(options: SaveModelOptions): OperatorFunction<TrainEvent, TrainEvent> {
-  return streamOnDemand<TrainEvent, TrainEvent>(() => ({
+export function saveModel(options: SaveModelOptions): PullOperator<TrainEvent, TrainEvent> {
+  return onDemand<TrainEvent, TrainEvent>(() => ({
     async *handle(e) {
       yield e;
       if (e.type !== 'fitEnd' || !(e.reason === 'completed' || e.reason === 'maxSteps' || e.reason === 'interrupted')) return;

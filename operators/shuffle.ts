@@ -1,6 +1,5 @@
-import type { OperatorFunction } from 'rxjs';
 import { Rng } from '../src/random.js';
-import { pullable, pullFrom } from '../src/data/pull.js';
+import { pullable, pullFrom, type PullOperator } from '../src/pull.js';
 
 export interface ShuffleOptions {
   /** How many items to hold and draw from; the whole dataset gives a uniform shuffle. */
@@ -32,13 +31,13 @@ export interface ShuffleOptions {
  * shuffle({ bufferSize: 60_000, rng: Rng.fromState(checkpoint.shuffleState) });  // on resume
  * ```
  */
-export function shuffle<T>(options: ShuffleOptions): OperatorFunction<T, T> {
+export function shuffle<T>(options: ShuffleOptions): PullOperator<T, T> {
   const { bufferSize } = options;
   if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new RangeError(`shuffle: bufferSize must be an integer ≥ 1 (got ${bufferSize})`);
   if (!options.rng && options.seed === undefined) throw new RangeError('shuffle: give a seed or an rng');
   const rng = options.rng ?? Rng.create(options.seed!, 'shuffle');
   return (source) =>
-    pullable(async function* (signal) {
+    pullable<T>(async function* (signal) {
       const buffer: T[] = [];
       for await (const item of pullFrom(source, signal)) {
         if (buffer.length < bufferSize) {

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { OperatorFunction } from 'rxjs';
-import { pullable, pullFrom } from '../src/data/pull.js';
+import { pullable, pullFrom, type PullOperator } from '../src/pull.js';
 import { samplesToTensors } from '../src/data/tensors.js';
 
 /** Re-exported for callers that build a batch by hand (tests, evaluation). */
@@ -31,7 +30,7 @@ export interface ToTensorsOptions {
  *   }));
  * ```
  */
-export function toTensors(options: ToTensorsOptions = {}): OperatorFunction<readonly Sample[], TensorBatch> {
+export function toTensors(options: ToTensorsOptions = {}): PullOperator<readonly Sample[], TensorBatch> {
   const scale = options.uint8Scale ?? 1 / 255;
   return (source) =>
     pullable(

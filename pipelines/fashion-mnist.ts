@@ -4,7 +4,8 @@
  * last N training images (in file order, before shuffling) out of training and evaluates them at
  * every epoch end besides the test set.
  */
-import { from, identity, pipe, switchMap, type Observable } from 'rxjs';
+import { from, pipe, switchMap, type Observable } from 'rxjs';
+import { passThrough } from '../src/pull.js';
 import type { TrainEvent } from '../src/events.js';
 import { locateIdx } from '../src/train/datasets.js';
 import { fit } from '../src/train/fit.js';
@@ -75,7 +76,7 @@ export default function fashionMnist(o: RunOptions, d: PipelineDefaults = defaul
           renormalize({ optimizer: s.optimizer }),
           held > 0
             ? evaluate({ model: s.model, split: 'validation', batches: () => readIdx({ ...train, offset: trainSamples }).pipe(batch({ size: EVAL_BATCH }), toTensors()) })
-            : identity,
+            : passThrough<TrainEvent>(),
           evaluate({ model: s.model, batches: () => readIdx(test).pipe(batch({ size: EVAL_BATCH }), toTensors()) }),
           checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
           saveModel({ model: s.model, dir: join(o.out, 'model') }),

@@ -9,7 +9,7 @@
  * skipped and counted (`--strict` fails instead). ResNet-20, FG-SGD by default.
  */
 import { createHash } from 'node:crypto';
-import { filter, from, pipe, switchMap, type Observable } from 'rxjs';
+import { from, pipe, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
 import { createSkipCounter, type EncodedSample, type SkipCounter } from '../src/data/types.js';
 import { isShardSpec, locateImageFolder, locateShards } from '../src/train/datasets.js';
@@ -19,6 +19,7 @@ import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/t
 import { withSession } from '../src/train/session.js';
 import { readImageFolder } from '../operators/readImageFolder.js';
 import { shuffle } from '../operators/shuffle.js';
+import { filterOnDemand } from '../operators/filterOnDemand.js';
 import { decodeImages } from '../operators/decodeImages.js';
 import { batch } from '../operators/batch.js';
 import { toTensors } from '../operators/toTensors.js';
@@ -91,8 +92,7 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
           batches: (plan) => {
             skipped = createSkipCounter();
             return read('train').pipe(
-              // Paths only so far: a plain filter here queues cheap items, not images.
-              filter((x) => test || !heldOut(x)),
+              filterOnDemand((x) => test || !heldOut(x)),
               shuffle({ bufferSize: 1_000_000, rng: plan.rng('shuffle') }),
               decode(skipped, s.batchSize),
               batch({ size: s.batchSize }),
@@ -113,7 +113,7 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
             batches: () => {
               testSkipped = createSkipCounter();
               return read('test').pipe(
-                filter((x) => test || heldOut(x)),
+                filterOnDemand((x) => test || heldOut(x)),
                 decode(testSkipped, EVAL_BATCH),
                 batch({ size: EVAL_BATCH }),
                 toTensors(),

@@ -31,7 +31,7 @@ import { lastValueFrom, tap, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index.js';
 import { idxPaths, readIdxFile } from '../../src/data/idx.js';
-import { iterate } from '../../src/data/pull.js';
+import { iterate } from '../../src/pull.js';
 import type { BatchEnd, TrainEvent } from '../../src/events.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';

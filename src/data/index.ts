@@ -1,7 +1,7 @@
 /** The data side's library: formats, decoding, augmentations, and the pull mechanism. */
 export * from './types.js';
 export * from './errors.js';
-export * from './pull.js';
+export * from '../pull.js';
 export * from './idx.js';
 export * from './cifar.js';
 export * from './image_folder.js';

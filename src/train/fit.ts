@@ -3,15 +3,15 @@
  * batches, runs each batch through the pipeline's step operator (forwardBackward → manifoldStep),
  * and frames the result with `fitStart` / `epochStart` / `epochEnd` / `fitEnd`.
  *
- * **Demand.** The stream is pull-through (src/data/pull.ts): the next batch is pulled from the
- * data side only when the consumer asks for the next event, i.e. after the operators downstream
- * (evaluate, checkpoint, ...) have finished with the previous one. So an evaluation at `epochEnd`
- * sees the weights of the end of that epoch, and a checkpoint at `batchEnd` the weights of that
- * step. Keep the operators between `fit` and the end of the pipeline demand-preserving (the
- * operators of this project are); a plain RxJS operator there makes `fit` run ahead.
+ * **Demand.** The stream is pull-through (src/pull.ts): the step operator takes the next batch
+ * from the data side only when the consumer asks for the next event, i.e. after the operators
+ * downstream (evaluate, checkpoint, ...) have finished with the previous one. So an evaluation at
+ * `epochEnd` sees the weights of the end of that epoch, and a checkpoint at `batchEnd` the weights
+ * of that step. The types hold this: `batches` returns a `PullObservable`, `step` is a
+ * `PullOperator`, and `fit(...).pipe(...)` stays a `PullObservable` only through pull operators
+ * (which `withSession` requires), so a plain RxJS operator there does not compile.
  *
- * The step operator must be synchronous: it emits a batch's events before returning (tfjs on the
- * cpu, wasm and native backends is). It is subscribed once per epoch.
+ * The step operator is subscribed once per epoch.
  *
  * **Stopping** is by completion, never by exception:
  * - `maxSteps`: once reached, no further batch is pulled; where it falls on an epoch's last batch
@@ -31,9 +31,8 @@
  * Tensor ownership: batches handed to the step belong to it (forwardBackward disposes them);
  * batches dropped here (replayed on resume, or arriving after an interrupt) are disposed here.
  */
-import { Subject, type Observable, type OperatorFunction } from 'rxjs';
 import type { TensorBatch } from '../data/types.js';
-import { pullable, pullFrom } from '../data/pull.js';
+import { pullable, pullFrom, type PullObservable, type PullOperator } from '../pull.js';
 import type { FitEnd, FitEndReason, Position, TrainEvent } from '../events.js';
 import { weightsDigest } from '../checkpoint.js';
 import type { Rng } from '../random.js';
@@ -58,9 +57,13 @@ export interface EpochPlan {
 export interface FitOptions<B extends Batch> {
   session: Session;
   /** One epoch of training batches, in order, as a pull-through data stream. Called when the epoch starts. */
-  batches: (plan: EpochPlan) => Observable<B>;
-  /** Turns a batch into events, one `batchEnd` (or `lossNonFinite`) per batch; synchronous. */
-  step: OperatorFunction<PositionedBatch<B>, TrainEvent>;
+  batches: (plan: EpochPlan) => PullObservable<B>;
+  /**
+   * Turns batches into events, one `batchEnd` (or `lossNonFinite`) per batch: a pull operator
+   * (`forwardBackward` → `manifoldStep`), so that it takes the next batch only when its events
+   * have been consumed. Subscribed once per epoch.
+   */
+  step: PullOperator<PositionedBatch<B>, TrainEvent>;
   /**
    * Samples per epoch, when known exactly (for progress and ETA, and to tell that --max-steps fell
    * on an epoch's last batch).
@@ -77,7 +80,7 @@ export function disposeBatch(b: Batch): void {
 
 const INTERRUPTED = Symbol('interrupted');
 
-export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEvent> {
+export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<TrainEvent> {
   const { session, batches, step } = options;
   const { epochs, maxSteps, batchSize } = session.options;
   const skipped = options.skippedSamples ?? (() => 0);
@@ -138,52 +141,56 @@ export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEv
           rng: (name) => session.rngs.get(name),
           seed: (name) => session.rngs.get(name).seed(),
         };
-        const data = pullFrom(batches(plan), signal)[Symbol.asyncIterator]();
-        const runner = syncStep(step);
-        try {
-          while (!stop && !atMax()) {
-            const t = performance.now();
-            const pending = data.next();
-            const r = await nextOrInterrupt(pending);
-            if (r === INTERRUPTED) {
-              // The batch still on its way belongs to no one: dispose it when it lands.
-              void pending.then((p) => !p.done && disposeBatch(p.value), () => undefined);
-              break;
-            }
-            if (r.done) {
-              sourceDone = true;
-              break;
-            }
-            const b = r.value;
-            const n = b.x.shape[0];
-            if (seen + n <= replay) {
-              seen += n;
-              disposeBatch(b);
-              continue;
-            }
-            if (stop) {
-              disposeBatch(b);
-              break;
-            }
-            seen += n;
-            const stallMs = performance.now() - t;
-            for (const e of runner.push(Object.assign(b, { epoch, sampleIndex: seen, stallMs }) as PositionedBatch<B>)) {
-              if (e.type === 'batchEnd') {
-                position = { epoch, sampleIndex: e.sampleIndex, step: e.step };
-                loss += e.loss;
-                accuracy += e.accuracy;
-                count++;
-                epochImages += e.images;
-                images += e.images;
-              } else if (e.type === 'lossNonFinite') {
-                stop ??= 'nonFiniteLoss';
+        // The epoch's batches, positioned, as a pull-through stream: the step operator pulls one
+        // when it is ready for it, which is after the events of the previous batch have been
+        // consumed below (and by everything downstream); the stop conditions are checked then.
+        const positioned = pullable<PositionedBatch<B>>(async function* (inner) {
+          const data = pullFrom(batches(plan), inner)[Symbol.asyncIterator]();
+          try {
+            while (!stop && !atMax()) {
+              const t = performance.now();
+              const pending = data.next();
+              const r = await nextOrInterrupt(pending);
+              if (r === INTERRUPTED) {
+                // The batch still on its way belongs to no one: dispose it when it lands.
+                void pending.then((p) => !p.done && disposeBatch(p.value), () => undefined);
+                return;
               }
-              yield e;
+              if (r.done) {
+                sourceDone = true;
+                return;
+              }
+              const b = r.value;
+              const n = b.x.shape[0];
+              if (seen + n <= replay) {
+                seen += n;
+                disposeBatch(b);
+                continue;
+              }
+              if (stop) {
+                disposeBatch(b);
+                return;
+              }
+              seen += n;
+              const stallMs = performance.now() - t;
+              yield Object.assign(b, { epoch, sampleIndex: seen, stallMs }) as PositionedBatch<B>;
             }
+          } finally {
+            await data.return?.();
           }
-        } finally {
-          runner.close();
-          await data.return?.();
+        }, disposeBatch);
+        for await (const e of pullFrom(step(positioned), signal)) {
+          if (e.type === 'batchEnd') {
+            position = { epoch, sampleIndex: e.sampleIndex, step: e.step };
+            loss += e.loss;
+            accuracy += e.accuracy;
+            count++;
+            epochImages += e.images;
+            images += e.images;
+          } else if (e.type === 'lossNonFinite') {
+            stop ??= 'nonFiniteLoss';
+          }
+          yield e;
         }
         // --max-steps reached on the epoch's last batch: no batch is pulled past the limit, so
         // the source cannot say it is done; the declared epoch size can. (Skipped samples make
@@ -223,40 +230,6 @@ export function fit<B extends Batch>(options: FitOptions<B>): Observable<TrainEv
       interruptSub.unsubscribe();
     }
   });
-}
-
-/**
- * Drive a synchronous operator one value at a time: `push` feeds a value and returns what the
- * operator emitted for it. Errors thrown by the operator surface from `push`.
- */
-function syncStep<I, O>(op: OperatorFunction<I, O>) {
-  const input = new Subject<I>();
-  let out: O[] = [];
-  let failed = false;
-  let error: unknown;
-  const sub = input.pipe(op).subscribe({
-    next: (e) => out.push(e),
-    error: (e) => {
-      failed = true;
-      error = e;
-    },
-  });
-  return {
-    push(value: I): O[] {
-      input.next(value);
-      if (failed) throw error;
-      const got = out;
-      out = [];
-      if (got.length === 0) {
-        throw new Error('fit: the step operator emitted nothing for a batch; it must be synchronous (see src/train/fit.ts)');
-      }
-      return got;
-    },
-    close(): void {
-      input.complete();
-      sub.unsubscribe();
-    },
-  };
 }
 
 function endMessage(reason: FitEndReason, p: Position): string {

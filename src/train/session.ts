@@ -15,6 +15,7 @@ import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
+import type { PullObservable } from '../pull.js';
 
 export interface SessionOptions {
   /** A model of the zoo (src/models: 'cnn-small', 'resnet20', ...), or a builder (tests, experiments). */
@@ -161,7 +162,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
  * Open a session, build the run's event stream with it, and dispose the session when that stream
  * completes, errors or is unsubscribed.
  */
-export function withSession(options: SessionOptions, build: (session: Session) => Observable<TrainEvent>): Observable<TrainEvent> {
+export function withSession(options: SessionOptions, build: (session: Session) => PullObservable<TrainEvent>): Observable<TrainEvent> {
   return new Observable<TrainEvent>((subscriber) => {
     let session: Session | undefined;
     let inner: Subscription | undefined;

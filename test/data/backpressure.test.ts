@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { concatMap, take, toArray, lastValueFrom } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { iterate, pullable } from '../../src/data/pull.js';
+import { iterate, pullable } from '../../src/pull.js';
 import type { EncodedSample } from '../../src/data/types.js';
 import { decodeImages } from '../../operators/decodeImages.js';
 import { prefetch } from '../../operators/prefetch.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { range, take, concat, throwError, of } from 'rxjs';
-import { iterate, pullable } from '../../src/data/pull.js';
+import { iterate, pullable } from '../../src/pull.js';
 import { prefetch } from '../../operators/prefetch.js';
 import { concatMapOnDemand } from '../../operators/concatMapOnDemand.js';
 import { collect, streamError } from './fixtures.js';

@@ -11,7 +11,7 @@ import { assertNoLeak } from '../helpers/leak.js';
 import { CLASSES, makeSamples, SIDE, tinyNet } from './fixtures.js';
 import { TEST, defaults } from './tiny-pipeline.js';
 import { checkpointPath, digestOf, readCheckpoint, weightsDigest, writeCheckpoint, type Checkpoint } from '../../src/checkpoint.js';
-import { pullable } from '../../src/data/pull.js';
+import { pullable } from '../../src/pull.js';
 import { samplesToTensors } from '../../operators/toTensors.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';

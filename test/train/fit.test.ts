@@ -12,7 +12,7 @@ import tinyPipeline, { defaults } from './tiny-pipeline.js';
 import { fit } from '../../src/train/fit.js';
 import { withSession } from '../../src/train/session.js';
 import { sessionOptions } from '../../src/train/run.js';
-import { pullable } from '../../src/data/pull.js';
+import { pullable } from '../../src/pull.js';
 import { samplesToTensors } from '../../operators/toTensors.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import type { ModelOptions } from '../../src/models/index.js';
-import { pullable } from '../../src/data/pull.js';
+import { pullable, type PullObservable } from '../../src/pull.js';
 import type { Sample } from '../../src/data/types.js';
 import { Rng } from '../../src/random.js';
 import { shuffle } from '../../operators/shuffle.js';
@@ -47,12 +47,12 @@ export function samples$(samples: readonly Sample[]) {
 
 /** One epoch of shuffled training batches, drawn from the run's 'shuffle' stream. */
 export function trainBatches(samples: readonly Sample[], batchSize: number) {
-  return (plan: EpochPlan): Observable<TensorBatch> =>
+  return (plan: EpochPlan): PullObservable<TensorBatch> =>
     samples$(samples).pipe(shuffle({ bufferSize: samples.length, rng: plan.rng('shuffle') }), batch({ size: batchSize }), toTensors());
 }
 
 export function testBatches(samples: readonly Sample[], batchSize = 32) {
-  return (): Observable<TensorBatch> => samples$(samples).pipe(batch({ size: batchSize }), toTensors());
+  return (): PullObservable<TensorBatch> => samples$(samples).pipe(batch({ size: batchSize }), toTensors());
 }
 
 export function sessionOptions(over: Partial<SessionOptions> = {}): SessionOptions {

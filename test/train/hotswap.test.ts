@@ -14,7 +14,7 @@ import { shuffle } from '../../operators/shuffle.js';
 import { batch } from '../../operators/batch.js';
 import { toTensors } from '../../operators/toTensors.js';
 import { Rng } from '../../src/random.js';
-import { pullFrom } from '../../src/data/pull.js';
+import { pullFrom } from '../../src/pull.js';
 import { applySwap, parseSwap, TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

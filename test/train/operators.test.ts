@@ -18,7 +18,7 @@ import { logMetrics } from '../../operators/logMetrics.js';
 import { formatEta, progress } from '../../operators/progress.js';
 import { TrainOptimizer, type OptimizerConfig } from '../../src/train/optimizer.js';
 import { readCheckpoint, weightsDigest } from '../../src/checkpoint.js';
-import { pullable } from '../../src/data/pull.js';
+import { pullable } from '../../src/pull.js';
 import type { BatchEnd, EpochEnd, FitEnd, TrainEvent } from '../../src/events.js';
 import { readFile } from 'node:fs/promises';
 import { tempDir } from '../helpers/tmp.js';

@@ -1,5 +1,6 @@
 /**
- * Pull-through streams: the data side's one backpressure mechanism (see `src/data/README.md`).
+ * Pull-through streams: the one backpressure mechanism of the project, for the data side (see
+ * `src/data/README.md`) and for the training events after `fit` alike.
  *
  * RxJS pushes. A source that pushes 60k decoded images into a slow training step fills memory,
  * because every async operator between them (`mergeMap`, `concatMap`) buffers what it cannot
@@ -17,20 +18,38 @@
  * - At the end of the pipeline the consumer pulls too: `for await` ({@link iterate}), `concatMapOnDemand`
  *   (operators/concatMapOnDemand.ts), or a plain `subscribe` whose `next` handler is synchronous
  *   (the next value is pulled only after `next` returns).
+ * - Operators are built with {@link onDemand} (one value in, the values it yields out, the next
+ *   value pulled only when the consumer asks) and typed {@link PullOperator}.
  *
- * A plain RxJS operator (`map`, `take`, `mergeMap`) in the middle of a data pipeline returns a
- * plain `Observable`. The next data operator then has to subscribe to it and queue what it pushes:
- * correct, but the bound is lost upstream of that point. Put plain operators after the last data
- * operator, or build the stage with {@link pullable}.
+ * **Types keep compositions demand-preserving.** `PullObservable.pipe` of pull operators is a
+ * `PullObservable`; one plain RxJS operator (`map`, `mergeMap`) makes the result a plain
+ * `Observable`. Where demand matters the types ask for a `PullObservable`: `fit`'s data
+ * (`batches`), its `step`, and the event stream a pipeline builds in `withSession`. There, a plain
+ * operator fails to compile instead of letting a stage run ahead and buffer at run time. (Plain
+ * operators after the last pull operator, e.g. `tap` on a pipeline's events, are fine.)
  *
  * Cancellation: unsubscribing (or `break` in `for await`) aborts an `AbortSignal` that every stage
  * passes upstream, so sources stop reading and HTTP requests are aborted.
  */
-import { Observable } from 'rxjs';
-import { log } from '../log.js';
+import { from, Observable, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { log } from './log.js';
+
+/**
+ * A demand-preserving operator: it takes any Observable (a push-only one is queued, see
+ * {@link pullFrom}) and returns a pull-through stream.
+ */
+export type PullOperator<T, R> = (source: Observable<T>) => PullObservable<R>;
 
 /** Brand that marks pull-capable observables (checked by property, not `instanceof`). */
 const PULL = Symbol.for('fgsgd.data.pull');
+
+/**
+ * A hook for values produced but never delivered. Declared as a method so that it is checked
+ * bivariantly: a `PullObservable<BatchEnd>` is then a `PullObservable<TrainEvent>`, as an
+ * `Observable<BatchEnd>` is an `Observable<TrainEvent>` (the hook is only ever given the stream's
+ * own values).
+ */
+export type Discard<T> = { hook(value: T): void }['hook'];
 
 /** Opens a fresh lazy iteration of a stream; `signal` aborts when the consumer goes away. */
 export type OpenFn<T> = (signal: AbortSignal) => AsyncIterable<T>;
@@ -49,7 +68,7 @@ export class PullObservable<T> extends Observable<T> implements AsyncIterable<T>
    */
   constructor(
     readonly open: OpenFn<T>,
-    readonly discard?: (value: T) => void,
+    readonly discard?: Discard<T>,
   ) {
     super((subscriber) => {
       const controller = new AbortController();
@@ -80,6 +99,36 @@ export class PullObservable<T> extends Observable<T> implements AsyncIterable<T>
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return abortOnReturn(this.open, new AbortController());
+  }
+
+  /**
+   * As `Observable.pipe`; typed so that pull operators give a `PullObservable` and any plain
+   * operator among them a plain `Observable` (see the top of this file).
+   */
+  pipe(): PullObservable<T>;
+  pipe<A>(op1: PullOperator<T, A>): PullObservable<A>;
+  pipe<A, B>(op1: PullOperator<T, A>, op2: PullOperator<A, B>): PullObservable<B>;
+  pipe<A, B, C>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>): PullObservable<C>;
+  pipe<A, B, C, D>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>): PullObservable<D>;
+  pipe<A, B, C, D, E>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>, op5: PullOperator<D, E>): PullObservable<E>;
+  pipe<A, B, C, D, E, F>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>, op5: PullOperator<D, E>, op6: PullOperator<E, F>): PullObservable<F>;
+  pipe<A, B, C, D, E, F, G>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>, op5: PullOperator<D, E>, op6: PullOperator<E, F>, op7: PullOperator<F, G>): PullObservable<G>;
+  pipe<A, B, C, D, E, F, G, H>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>, op5: PullOperator<D, E>, op6: PullOperator<E, F>, op7: PullOperator<F, G>, op8: PullOperator<G, H>): PullObservable<H>;
+  pipe<A, B, C, D, E, F, G, H, I>(op1: PullOperator<T, A>, op2: PullOperator<A, B>, op3: PullOperator<B, C>, op4: PullOperator<C, D>, op5: PullOperator<D, E>, op6: PullOperator<E, F>, op7: PullOperator<F, G>, op8: PullOperator<G, H>, op9: PullOperator<H, I>): PullObservable<I>;
+  pipe<A>(op1: OperatorFunction<T, A>): Observable<A>;
+  pipe<A, B>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>): Observable<B>;
+  pipe<A, B, C>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>): Observable<C>;
+  pipe<A, B, C, D>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>): Observable<D>;
+  pipe<A, B, C, D, E>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>): Observable<E>;
+  pipe<A, B, C, D, E, F>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>): Observable<F>;
+  pipe<A, B, C, D, E, F, G>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>, op7: OperatorFunction<F, G>): Observable<G>;
+  pipe<A, B, C, D, E, F, G, H>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>, op7: OperatorFunction<F, G>, op8: OperatorFunction<G, H>): Observable<H>;
+  pipe<A, B, C, D, E, F, G, H, I>(op1: OperatorFunction<T, A>, op2: OperatorFunction<A, B>, op3: OperatorFunction<B, C>, op4: OperatorFunction<C, D>, op5: OperatorFunction<D, E>, op6: OperatorFunction<E, F>, op7: OperatorFunction<F, G>, op8: OperatorFunction<G, H>, op9: OperatorFunction<H, I>): Observable<I>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  pipe(...operations: OperatorFunction<any, any>[]): Observable<unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  pipe(...operations: OperatorFunction<any, any>[]): Observable<unknown> {
+    return (super.pipe as (...o: OperatorFunction<unknown, unknown>[]) => Observable<unknown>)(...operations);
   }
 }
 
@@ -233,4 +282,59 @@ function abortOnReturn<T>(open: OpenFn<T>, controller: AbortController): AsyncIt
     },
     throw: it.throw ? (e?: unknown) => it.throw!(e) : undefined,
   };
+}
+
+export interface OnDemandHooks<T, R> {
+  /** Called for each value; yields the values to emit for it (an iterable, async iterable or Observable input). */
+  handle: (value: T, index: number) => AsyncIterable<R> | Iterable<R> | ObservableInput<R>;
+  /** Called once after the source completes (not on error or unsubscribe); yields final values. */
+  complete?: () => AsyncIterable<R> | Iterable<R>;
+  /** Called once when the stream ends in any way (completion, error, unsubscribe). */
+  done?: () => void | Promise<void>;
+}
+
+/**
+ * The operator building block: like `concatMap`, each value goes to `handle` and what `handle`
+ * yields is emitted, in order; unlike `concatMap`, the next value is pulled from upstream only when
+ * the consumer asks for one and `handle` is done with the previous value. `setup` runs once per
+ * subscription (or iteration), so per-run state lives in its closure; `done` runs on completion,
+ * error and unsubscribe alike. `discard` is handed values produced but never delivered.
+ *
+ * @example
+ * ```ts
+ * const tagEpochs = onDemand<TrainEvent, TrainEvent>(() => ({
+ *   *handle(e) { yield e; if (e.type === 'epochEnd') yield { ...e, type: 'note' } as TrainEvent; },
+ * }));
+ * ```
+ */
+export function onDemand<T, R>(setup: () => OnDemandHooks<T, R>, discard?: (value: R) => void): PullOperator<T, R> {
+  return (source) =>
+    pullable<R>(async function* (signal) {
+      const hooks = setup();
+      const discardIn = discardOf(source);
+      let index = 0;
+      try {
+        for await (const value of pullFrom(source, signal)) {
+          // Pulled after the consumer left: not handled, handed to the source's discard hook.
+          if (signal.aborted) return discardIn?.(value);
+          yield* asIterable(hooks.handle(value, index++));
+        }
+        if (hooks.complete) yield* hooks.complete();
+      } finally {
+        await hooks.done?.();
+      }
+    }, discard);
+}
+
+/** A pull operator that passes values through: the neutral element where one is optional. */
+export function passThrough<T>(): PullOperator<T, T> {
+  return (source) => (isPullable(source) ? source : pullable((signal) => pullFrom(source, signal)));
+}
+
+/** Iterables and async iterables as they are; an Observable or Promise pulled through {@link iterate}. */
+function asIterable<R>(v: AsyncIterable<R> | Iterable<R> | ObservableInput<R>): AsyncIterable<R> | Iterable<R> {
+  if (v instanceof Observable) return iterate(v);
+  if (typeof (v as Iterable<R>)[Symbol.iterator] === 'function') return v as Iterable<R>;
+  if (typeof (v as AsyncIterable<R>)[Symbol.asyncIterator] === 'function') return v as AsyncIterable<R>;
+  return iterate(from(v as ObservableInput<R>));
 }

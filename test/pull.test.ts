@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Subject, take, toArray, lastValueFrom, of, throwError, concat } from 'rxjs';
-import { isPullable, mapConcurrent, pullable, pullFrom, SKIP } from '../../src/data/pull.js';
-import { collect, streamError } from './fixtures.js';
+import { isPullable, mapConcurrent, pullable, pullFrom, SKIP } from '../src/pull.js';
+import { collect, streamError } from './data/fixtures.js';
 
 async function* items<T>(xs: T[]): AsyncGenerator<T> {
   yield* xs;
