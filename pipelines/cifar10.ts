@@ -3,28 +3,18 @@
  * extracted cifar-10-batches-bin/ folder). ResNet-20, FG-SGD (PIO, Sp+Ob+St+Euc); the usual
  * augmentation: random crop with 4 pixels of padding, horizontal flip, per-channel normalisation.
  */
-import { from, pipe, switchMap, type Observable } from 'rxjs';
+import { from, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
+import type { PipelineDefaults, RunOptions } from '../src/train/run.js';
 import { locateCifar } from '../src/train/datasets.js';
-import { fit } from '../src/train/fit.js';
-import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/train/run.js';
-import { withSession } from '../src/train/session.js';
 import { readCifar } from '../operators/readCifar.js';
 import { shuffle } from '../operators/shuffle.js';
 import { augment } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
 import { toTensors } from '../operators/toTensors.js';
 import { prefetch } from '../operators/prefetch.js';
-import { forwardBackward } from '../operators/forwardBackward.js';
-import { manifoldStep } from '../operators/manifoldStep.js';
-import { renormalize } from '../operators/renormalize.js';
-import { evaluate } from '../operators/evaluate.js';
-import { checkpoint } from '../operators/checkpoint.js';
-import { logMetrics } from '../operators/logMetrics.js';
-import { progress } from '../operators/progress.js';
 import { UsageError } from '../src/usage.js';
-import { join } from 'node:path';
-import { saveModel } from '../operators/saveModel.js';
+import { supervised } from './common/supervised.js';
 
 export const defaults: PipelineDefaults = {
   model: 'resnet20',
@@ -45,35 +35,21 @@ export default function cifar10(o: RunOptions, d: PipelineDefaults = defaults): 
   return from(locateCifar(o.data)).pipe(
     switchMap(({ train, test }) =>
       // The sample count lets --schedule cosine|step stretch over the run.
-      withSession(sessionOptions(o, d, { trainSamples: 50_000 }), (s) =>
-        fit({
-          session: s,
-          batches: (plan) =>
-            readCifar({ files: train }).pipe(
-              shuffle({ bufferSize: 50_000, rng: plan.rng('shuffle') }),
-              augment({ rng: plan.rng('augment'), ops: [{ name: 'randomCrop', padding: 4 }, { name: 'flipHorizontal' }, NORMALIZE] }),
-              batch({ size: s.batchSize }),
-              toTensors(),
-              prefetch({ size: 2 }),
-            ),
-          step: pipe(
-            forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
-            manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
+      supervised({
+        options: o,
+        defaults: d,
+        trainSamples: 50_000,
+        train: (plan, s) =>
+          readCifar({ files: train }).pipe(
+            shuffle({ bufferSize: 50_000, rng: plan.rng('shuffle') }),
+            augment({ rng: plan.rng('augment'), ops: [{ name: 'randomCrop', padding: 4 }, { name: 'flipHorizontal' }, NORMALIZE] }),
+            batch({ size: s.batchSize }),
+            toTensors(),
+            prefetch({ size: 2 }),
           ),
-          samplesPerEpoch: 50_000,
-        }).pipe(
-          renormalize({ optimizer: s.optimizer }),
-          evaluate({
-            model: s.model,
-            // normalize draws no random numbers; the seed only satisfies augment's contract.
-            batches: () => readCifar({ files: test }).pipe(augment({ seed: 0, ops: [NORMALIZE] }), batch({ size: EVAL_BATCH }), toTensors()),
-          }),
-          checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
-          saveModel({ model: s.model, dir: join(o.out, 'model') }),
-          logMetrics({ dir: o.out, append: o.resume !== undefined }),
-          progress({ enabled: o.progress }),
-        ),
-      ),
+        // normalize draws no random numbers; the seed only satisfies augment's contract.
+        evaluated: [{ batches: () => readCifar({ files: test }).pipe(augment({ seed: 0, ops: [NORMALIZE] }), batch({ size: EVAL_BATCH }), toTensors()) }],
+      }),
     ),
   );
 }

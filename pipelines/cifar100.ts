@@ -6,28 +6,18 @@
  * ResNet-20 with FG-SGD (PIO, Sp+Ob+St+Euc) by default; `--model resnet44|resnet110|wrn-16-4` for
  * the paper's larger nets.
  */
-import { from, pipe, switchMap, type Observable } from 'rxjs';
+import { from, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
+import type { PipelineDefaults, RunOptions } from '../src/train/run.js';
 import { cifarPaths } from '../src/data/cifar.js';
-import { fit } from '../src/train/fit.js';
-import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/train/run.js';
-import { withSession } from '../src/train/session.js';
 import { readCifar } from '../operators/readCifar.js';
 import { shuffle } from '../operators/shuffle.js';
 import { augment } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
 import { toTensors } from '../operators/toTensors.js';
 import { prefetch } from '../operators/prefetch.js';
-import { forwardBackward } from '../operators/forwardBackward.js';
-import { manifoldStep } from '../operators/manifoldStep.js';
-import { renormalize } from '../operators/renormalize.js';
-import { evaluate } from '../operators/evaluate.js';
-import { checkpoint } from '../operators/checkpoint.js';
-import { logMetrics } from '../operators/logMetrics.js';
-import { progress } from '../operators/progress.js';
 import { UsageError } from '../src/usage.js';
-import { join } from 'node:path';
-import { saveModel } from '../operators/saveModel.js';
+import { supervised } from './common/supervised.js';
 
 export const defaults: PipelineDefaults = {
   model: 'resnet20',
@@ -58,36 +48,21 @@ export default function cifar100(o: RunOptions, d: PipelineDefaults = defaults):
   const files = Promise.all([cifarPaths(o.data, 'train', 'cifar100'), cifarPaths(o.data, 'test', 'cifar100')]);
   return from(files).pipe(
     switchMap(([train, test]) =>
-      withSession(sessionOptions(o, d, { trainSamples: TRAIN_SAMPLES }), (s) =>
-        fit({
-          session: s,
-          batches: (plan) =>
-            readCifar({ files: train, variant: 'cifar100', label: 'fine' }).pipe(
-              shuffle({ bufferSize: TRAIN_SAMPLES, rng: plan.rng('shuffle') }),
-              augment({ rng: plan.rng('augment'), ops: [{ name: 'randomCrop', padding: 4 }, { name: 'flipHorizontal' }, NORMALIZE] }),
-              batch({ size: s.batchSize }),
-              toTensors(),
-              prefetch({ size: 2 }),
-            ),
-          step: pipe(
-            forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
-            manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
+      supervised({
+        options: o,
+        defaults: d,
+        trainSamples: TRAIN_SAMPLES,
+        train: (plan, s) =>
+          readCifar({ files: train, variant: 'cifar100', label: 'fine' }).pipe(
+            shuffle({ bufferSize: TRAIN_SAMPLES, rng: plan.rng('shuffle') }),
+            augment({ rng: plan.rng('augment'), ops: [{ name: 'randomCrop', padding: 4 }, { name: 'flipHorizontal' }, NORMALIZE] }),
+            batch({ size: s.batchSize }),
+            toTensors(),
+            prefetch({ size: 2 }),
           ),
-          samplesPerEpoch: TRAIN_SAMPLES,
-        }).pipe(
-          renormalize({ optimizer: s.optimizer }),
-          evaluate({
-            model: s.model,
-            // normalize draws no random numbers; the seed only satisfies augment's contract.
-            batches: () =>
-              readCifar({ files: test, variant: 'cifar100', label: 'fine' }).pipe(augment({ seed: 0, ops: [NORMALIZE] }), batch({ size: EVAL_BATCH }), toTensors()),
-          }),
-          checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
-          saveModel({ model: s.model, dir: join(o.out, 'model') }),
-          logMetrics({ dir: o.out, append: o.resume !== undefined }),
-          progress({ enabled: o.progress }),
-        ),
-      ),
+        // normalize draws no random numbers; the seed only satisfies augment's contract.
+        evaluated: [{ batches: () => readCifar({ files: test, variant: 'cifar100', label: 'fine' }).pipe(augment({ seed: 0, ops: [NORMALIZE] }), batch({ size: EVAL_BATCH }), toTensors()) }],
+      }),
     ),
   );
 }

@@ -4,28 +4,17 @@
  * last N training images (in file order, before shuffling) out of training and evaluates them at
  * every epoch end besides the test set.
  */
-import { from, pipe, switchMap, type Observable } from 'rxjs';
-import { passThrough } from '../src/pull.js';
+import { from, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
 import { locateIdx } from '../src/train/datasets.js';
-import { fit } from '../src/train/fit.js';
-import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/train/run.js';
-import { withSession } from '../src/train/session.js';
+import type { PipelineDefaults, RunOptions } from '../src/train/run.js';
+import { UsageError } from '../src/usage.js';
 import { readIdx } from '../operators/readIdx.js';
 import { shuffle } from '../operators/shuffle.js';
 import { batch } from '../operators/batch.js';
 import { toTensors } from '../operators/toTensors.js';
 import { prefetch } from '../operators/prefetch.js';
-import { forwardBackward } from '../operators/forwardBackward.js';
-import { manifoldStep } from '../operators/manifoldStep.js';
-import { renormalize } from '../operators/renormalize.js';
-import { evaluate } from '../operators/evaluate.js';
-import { checkpoint } from '../operators/checkpoint.js';
-import { logMetrics } from '../operators/logMetrics.js';
-import { progress } from '../operators/progress.js';
-import { UsageError } from '../src/usage.js';
-import { join } from 'node:path';
-import { saveModel } from '../operators/saveModel.js';
+import { supervised } from './common/supervised.js';
 
 export const defaults: PipelineDefaults = {
   model: 'cnn-small',
@@ -57,33 +46,20 @@ export default function fashionMnist(o: RunOptions, d: PipelineDefaults = defaul
       if (held >= n) throw new UsageError(`--validation ${held}: must be less than the ${n} training images in ${o.data}`);
       // Training reads samples [0, n − held), the validation set [n − held, n).
       const trainSamples = n - held;
-      return withSession(sessionOptions(o, d, { trainSamples }), (s) =>
-        fit({
-          session: s,
-          batches: (plan) =>
-            readIdx({ ...train, limit: trainSamples }).pipe(
-              shuffle({ bufferSize: 60_000, rng: plan.rng('shuffle') }),
-              batch({ size: s.batchSize }),
-              toTensors(),
-              prefetch({ size: 2 }),
-            ),
-          step: pipe(
-            forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
-            manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
+      const evalBatches = (files: Parameters<typeof readIdx>[0]) => () => readIdx(files).pipe(batch({ size: EVAL_BATCH }), toTensors());
+      return supervised({
+        options: o,
+        defaults: d,
+        trainSamples,
+        train: (plan, s) =>
+          readIdx({ ...train, limit: trainSamples }).pipe(
+            shuffle({ bufferSize: 60_000, rng: plan.rng('shuffle') }),
+            batch({ size: s.batchSize }),
+            toTensors(),
+            prefetch({ size: 2 }),
           ),
-          samplesPerEpoch: trainSamples,
-        }).pipe(
-          renormalize({ optimizer: s.optimizer }),
-          held > 0
-            ? evaluate({ model: s.model, split: 'validation', batches: () => readIdx({ ...train, offset: trainSamples }).pipe(batch({ size: EVAL_BATCH }), toTensors()) })
-            : passThrough<TrainEvent>(),
-          evaluate({ model: s.model, batches: () => readIdx(test).pipe(batch({ size: EVAL_BATCH }), toTensors()) }),
-          checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
-          saveModel({ model: s.model, dir: join(o.out, 'model') }),
-          logMetrics({ dir: o.out, append: o.resume !== undefined }),
-          progress({ enabled: o.progress }),
-        ),
-      );
+        evaluated: [...(held > 0 ? [{ split: 'validation' as const, batches: evalBatches({ ...train, offset: trainSamples }) }] : []), { batches: evalBatches(test) }],
+      });
     }),
   );
 }

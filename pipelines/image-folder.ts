@@ -9,14 +9,13 @@
  * skipped and counted (`--strict` fails instead). ResNet-20, FG-SGD by default.
  */
 import { createHash } from 'node:crypto';
-import { from, pipe, switchMap, type Observable } from 'rxjs';
+import { from, switchMap, type Observable } from 'rxjs';
 import type { TrainEvent } from '../src/events.js';
 import { createSkipCounter, type EncodedSample, type SkipCounter } from '../src/data/types.js';
 import { isShardSpec, locateImageFolder, locateShards } from '../src/train/datasets.js';
+import type { PipelineDefaults, RunOptions } from '../src/train/run.js';
+import { UsageError } from '../src/usage.js';
 import { readTarShards } from '../operators/readTarShards.js';
-import { fit } from '../src/train/fit.js';
-import { sessionOptions, type PipelineDefaults, type RunOptions } from '../src/train/run.js';
-import { withSession } from '../src/train/session.js';
 import { readImageFolder } from '../operators/readImageFolder.js';
 import { shuffle } from '../operators/shuffle.js';
 import { filterOnDemand } from '../operators/filterOnDemand.js';
@@ -24,16 +23,7 @@ import { decodeImages } from '../operators/decodeImages.js';
 import { batch } from '../operators/batch.js';
 import { toTensors } from '../operators/toTensors.js';
 import { prefetch } from '../operators/prefetch.js';
-import { forwardBackward } from '../operators/forwardBackward.js';
-import { manifoldStep } from '../operators/manifoldStep.js';
-import { renormalize } from '../operators/renormalize.js';
-import { evaluate } from '../operators/evaluate.js';
-import { checkpoint } from '../operators/checkpoint.js';
-import { logMetrics } from '../operators/logMetrics.js';
-import { progress } from '../operators/progress.js';
-import { UsageError } from '../src/usage.js';
-import { join } from 'node:path';
-import { saveModel } from '../operators/saveModel.js';
+import { supervised } from './common/supervised.js';
 
 const SIZE = 32;
 
@@ -86,47 +76,32 @@ export default function imageFolder(o: RunOptions, d: Omit<PipelineDefaults, 'nu
   };
   return from(locate()).pipe(
     switchMap(({ read, hasTest: test, classes, trainSamples }) =>
-      withSession(sessionOptions(o, { ...d, numClasses: classes.length }, { trainSamples }), (s) =>
-        fit({
-          session: s,
-          batches: (plan) => {
-            skipped = createSkipCounter();
-            return read('train').pipe(
-              filterOnDemand((x) => test || !heldOut(x)),
-              shuffle({ bufferSize: 1_000_000, rng: plan.rng('shuffle') }),
-              decode(skipped, s.batchSize),
-              batch({ size: s.batchSize }),
-              toTensors(),
-              prefetch({ size: PREFETCH_BATCHES }),
-            );
-          },
-          step: pipe(
-            forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
-            manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
-          ),
-          skippedSamples: () => skipped.count,
-          samplesPerEpoch: trainSamples,
-        }).pipe(
-          renormalize({ optimizer: s.optimizer }),
-          evaluate({
-            model: s.model,
+      supervised({
+        options: o,
+        defaults: { ...d, numClasses: classes.length },
+        trainSamples,
+        train: (plan, s) => {
+          skipped = createSkipCounter();
+          return read('train').pipe(
+            filterOnDemand((x) => test || !heldOut(x)),
+            shuffle({ bufferSize: 1_000_000, rng: plan.rng('shuffle') }),
+            decode(skipped, s.batchSize),
+            batch({ size: s.batchSize }),
+            toTensors(),
+            prefetch({ size: PREFETCH_BATCHES }),
+          );
+        },
+        skippedSamples: () => skipped.count,
+        evaluated: [
+          {
             batches: () => {
               testSkipped = createSkipCounter();
-              return read('test').pipe(
-                filterOnDemand((x) => test || heldOut(x)),
-                decode(testSkipped, EVAL_BATCH),
-                batch({ size: EVAL_BATCH }),
-                toTensors(),
-              );
+              return read('test').pipe(filterOnDemand((x) => test || heldOut(x)), decode(testSkipped, EVAL_BATCH), batch({ size: EVAL_BATCH }), toTensors());
             },
             skippedSamples: () => testSkipped.count,
-          }),
-          checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
-          saveModel({ model: s.model, dir: join(o.out, 'model') }),
-          logMetrics({ dir: o.out, append: o.resume !== undefined }),
-          progress({ enabled: o.progress }),
-        ),
-      ),
+          },
+        ],
+      }),
     ),
   );
 }

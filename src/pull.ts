@@ -338,3 +338,8 @@ function asIterable<R>(v: AsyncIterable<R> | Iterable<R> | ObservableInput<R>): 
   if (typeof (v as AsyncIterable<R>)[Symbol.asyncIterator] === 'function') return v as AsyncIterable<R>;
   return iterate(from(v as ObservableInput<R>));
 }
+
+/** Pull operators of one type applied in order, as one (none: {@link passThrough}). */
+export function pullPipe<T>(operators: readonly PullOperator<T, T>[]): PullOperator<T, T> {
+  return (source) => operators.reduce<PullObservable<T>>((s, op) => op(s), passThrough<T>()(source));
+}
