@@ -1,5 +1,7 @@
 /**
- * FG-SGD (Ozay 2019, Algorithm 1) as a `tf.Optimizer`.
+ * FG-SGD (Ozay 2019, Algorithm 1) as a `tf.Optimizer`: the layout around the rule. The rule itself,
+ * one step for a batch of groups of one manifold type, is `riemannianStep` in rule.ts (and
+ * `euclideanStep` for the other weights); this file lays weights, gradients and buffers out for it.
  *
  * For every step t, layer and group g, batched over all groups of a manifold type at once:
  * 1. rgrad = egrad2rgrad(X, G) on the ℜ-scaled manifold (`scaled(M, ℜ)`); Euclidean parameters
@@ -46,6 +48,7 @@ import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type Stiefel
 import { planKernel, type Grouping, type KernelGrouping, type KernelPlan } from './grouping.js';
 import { checkRadiusOptions, DEFAULT_LAMBDA_FLOOR, DEFAULT_RADIUS, radiiFor, type RadiusOptions } from './radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from './schedules.js';
+import { euclideanStep, riemannianStep, type Hyperparameters } from './rule.js';
 
 export interface FGSGDConfig extends RadiusOptions {
   /** g(t): a constant rate or a schedule config (`schedules.ts`). */
@@ -585,9 +588,8 @@ export class FGSGD extends tf.Optimizer {
     const present = b.members.map((m) => grads.has(m.spec.variableName));
     if (!present.some(Boolean)) return undefined;
     const complete = present.every(Boolean);
-    const { momentum: mu, weightDecay: wd } = this.cfg;
-    const adaptive = this.cfg.step !== 'fixed';
-    const useExp = this.cfg.map === 'exp';
+    const { momentum, weightDecay } = this.cfg;
+    const hyper: Hyperparameters = { lr, momentum, weightDecay, adaptive: this.cfg.step !== 'fixed', exp: this.cfg.map === 'exp' };
     const variables = b.members.map((m) => this.variableOf(m.spec.variableName));
     const newBuffers: (tf.Tensor | undefined)[] = [];
     const presence = complete ? undefined : this.presence(b, present);
@@ -599,43 +601,20 @@ export class FGSGD extends tf.Optimizer {
       const ys: tf.Tensor[] = [];
       const skippedPerSlice: tf.Tensor[] = [];
       b.slices.forEach((s, si) => {
-        const M = s.manifold;
-        const x = this.sliceOf(b, X, s);
-        let g = this.sliceOf(b, G, s);
-        const f = b.slices.length === 1 ? flag : tf.slice(flag, [s.start], [s.count]);
-        if (s.euclidean && wd > 0) g = tf.add(g, tf.mul(x, wd));
-        const rgrad = M.egrad2rgrad(x, g);
-        const d = mu > 0 && s.buffer ? tf.add(tf.mul(s.buffer, mu), rgrad) : rgrad;
-        // Squared product-metric norm of each group's direction (on the unit manifolds: each
-        // kernel's ‖d‖²/ℜ²), NaN for a bad group. (A sorted-segment sum: the slice is ordered by
-        // group; wasm lacks UnsortedSegmentSum.)
-        const sq = s.invRadiusSq ? tf.mul(M.inner(x, d, d), s.invRadiusSq) : M.inner(x, d, d);
-        const gsq = tf.sparse.sparseSegmentSum(tf.add(sq, f), s.positions, s.segmentIds);
-        const okGroup = tf.isFinite(gsq);
-        let rateGroup: tf.Tensor;
-        if (adaptive && !s.euclidean) {
-          const gn = tf.sqrt(gsq);
-          const a = tf.square(tf.add(tf.mul(s.rho!, 2), gn));
-          const c = tf.add(1, tf.mul(s.curv!, tf.add(s.rho!, gn)));
-          rateGroup = tf.div(lr, tf.maximum(1, tf.mul(gsq, tf.maximum(a, c))));
-        } else {
-          rateGroup = tf.fill([s.numGroups], lr);
-        }
-        let ok = tf.gatherND(tf.cast(okGroup, 'float32'), s.segmentIndex).reshape([s.count, 1, 1]);
-        if (presence) ok = tf.mul(ok, presence[si]!);
-        const notOk = tf.sub(1, ok);
-        // −r per position, 0 for a bad group or an absent member.
-        const negRate = tf.mul(tf.gatherND(tf.where(okGroup, tf.neg(rateGroup), tf.zerosLike(rateGroup)), s.segmentIndex).reshape([s.count, 1, 1]), ok);
-        const v = tf.mul(d, negRate);
-        const moved = useExp && M.expmap ? M.expmap(x, v) : M.retr(x, v);
-        ys.push(tf.add(tf.mul(moved, ok), tf.mul(x, notOk)));
-        skippedPerSlice.push(tf.sum(tf.cast(tf.logicalNot(okGroup), 'int32')));
-        if (mu > 0) {
-          const carried = M.transp(x, moved, d);
-          newBuffers.push(tf.keep(s.buffer ? tf.add(tf.mul(carried, ok), tf.mul(s.buffer, notOk)) : tf.mul(carried, ok)));
-        } else {
-          newBuffers.push(undefined);
-        }
+        const step = riemannianStep(
+          s,
+          {
+            x: this.sliceOf(b, X, s),
+            g: this.sliceOf(b, G, s),
+            flag: b.slices.length === 1 ? flag : tf.slice(flag, [s.start], [s.count]),
+            buffer: s.buffer,
+            present: presence?.[si],
+          },
+          hyper,
+        );
+        ys.push(step.y);
+        skippedPerSlice.push(step.skipped);
+        newBuffers.push(step.buffer && tf.keep(step.buffer));
       });
       const parts = this.fromComponents(b, ys.length === 1 ? ys[0]! : tf.concat(ys, 0));
       parts.forEach((t, i) => present[i] && variables[i]!.assign(t));
@@ -655,7 +634,7 @@ export class FGSGD extends tf.Optimizer {
   private updatePlain(pb: PlainBucket, grads: Map<string, tf.Tensor>, lr: number): tf.Tensor | undefined {
     const present = pb.members.map((m) => grads.has(m.variableName));
     if (!present.some(Boolean)) return undefined;
-    const { momentum: mu, weightDecay: wd } = this.cfg;
+    const { momentum, weightDecay } = this.cfg;
     const variables = pb.members.map((m) => this.variableOf(m.variableName));
     let newBuffer: tf.Tensor | undefined;
     const buffer = pb.buffer;
@@ -667,10 +646,9 @@ export class FGSGD extends tf.Optimizer {
       if (!present.every(Boolean)) okVarF = tf.mul(okVarF, tf.tensor1d(present.map((p) => (p ? 1 : 0))));
       const ok = tf.gatherND(okVarF, pb.segmentIndex);
       const clean = tf.where(tf.isFinite(graw), graw, tf.zerosLike(graw));
-      const g = wd > 0 ? tf.add(clean, tf.mul(x, wd)) : clean;
-      const d = mu > 0 && buffer ? tf.add(tf.mul(buffer, mu), g) : g;
-      const xNew = tf.sub(x, tf.mul(tf.mul(d, ok), lr));
-      if (mu > 0) newBuffer = tf.keep(buffer ? tf.add(tf.mul(d, ok), tf.mul(buffer, tf.sub(1, ok))) : tf.mul(d, ok));
+      const step = euclideanStep(x, clean, ok, buffer, { lr, momentum, weightDecay });
+      const xNew = step.y;
+      newBuffer = step.buffer && tf.keep(step.buffer);
       const parts = pb.members.length === 1 ? [xNew] : tf.split(xNew, pb.members.map((m) => m.size));
       parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(pb.members[i]!.shape)));
       return tf.sum(tf.cast(tf.logicalNot(okVar), 'int32'));
@@ -682,7 +660,7 @@ export class FGSGD extends tf.Optimizer {
 
   /** Plain Euclidean step of a variable outside the grouping. */
   private updateLoose(name: string, grad: tf.Tensor, lr: number): tf.Tensor {
-    const { momentum: mu, weightDecay: wd } = this.cfg;
+    const { momentum, weightDecay } = this.cfg;
     const st = this.loose.get(name) ?? {};
     this.loose.set(name, st);
     const variable = this.variableOf(name);
@@ -692,10 +670,9 @@ export class FGSGD extends tf.Optimizer {
       const okS = tf.isFinite(tf.sum(tf.mul(grad, 0)));
       const ok = tf.cast(okS, 'float32');
       const clean = tf.where(tf.isFinite(grad), grad, tf.zerosLike(grad));
-      const g = wd > 0 ? tf.add(clean, tf.mul(variable, wd)) : clean;
-      const d = mu > 0 && buffer ? tf.add(tf.mul(buffer, mu), g) : g;
-      variable.assign(tf.sub(variable, tf.mul(tf.mul(d, ok), lr)));
-      if (mu > 0) newBuffer = tf.keep(buffer ? tf.add(tf.mul(d, ok), tf.mul(buffer, tf.sub(1, ok))) : tf.mul(d, ok));
+      const step = euclideanStep(variable, clean, ok, buffer, { lr, momentum, weightDecay });
+      variable.assign(step.y);
+      newBuffer = step.buffer && tf.keep(step.buffer);
       return tf.cast(tf.logicalNot(okS), 'int32');
     });
     buffer?.dispose();

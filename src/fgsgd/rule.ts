@@ -1,0 +1,119 @@
+/**
+ * The update rule of FG-SGD (Ozay 2019, Algorithm 1), for one batch of groups that share a
+ * manifold type, and the plain SGD step for Euclidean parameters. Pure tensor functions: the
+ * caller (src/fgsgd/optimizer.ts) lays the weights, gradients and buffers out as components
+ * `[count, rows, cols]` sorted by group, runs these inside `tf.tidy`, writes `y` back and keeps
+ * the new buffer. Nothing here knows about buckets, variables or the grouping.
+ *
+ * For each group g of components X with Euclidean gradient G (non-finite entries zeroed):
+ * 1. rgrad = egrad2rgrad(X, G); Euclidean groups first get weight decay G + wd·X.
+ * 2. d = μ·m + rgrad (m the momentum buffer);
+ * 3. r = g(t) ('fixed'), or the adaptive rate r = g(t) / max(1, n²·max((2ρ + n)², 1 + c·(ρ + n)))
+ *    with n the norm of the group's d (on the unit manifolds when `invRadiusSq` is given: each
+ *    component's ‖d‖²/ℜ²), ρ the diameter and c the curvature bound of the group's manifold;
+ *    Euclidean groups take r = g(t);
+ * 4. Y = retr(X, −r·d) (or expmap), and m ← transp(X, Y, d).
+ * A group whose direction has a non-finite norm (a NaN/Inf gradient entry, flagged by `flag`) is
+ * not moved and keeps its buffer; so is a component whose `present` flag is 0.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { MatrixManifold } from '../manifolds/index.js';
+
+/** Which group each component belongs to, and the group's geometry. */
+export interface GroupLayout {
+  /** The manifold of every component (ℜ-scaled for constrained groups). */
+  manifold: MatrixManifold;
+  euclidean: boolean;
+  numGroups: number;
+  /** 0..count−1, and the sorted group id of each component ([count]) and as `[count, 1]` indices. */
+  positions: tf.Tensor1D;
+  segmentIds: tf.Tensor1D;
+  segmentIndex: tf.Tensor2D;
+  /** ρ and c per group (the adaptive rules, constrained groups). */
+  rho?: tf.Tensor1D;
+  curv?: tf.Tensor1D;
+  /** 1/ℜ² per component: the adaptive rule evaluated on the unit manifolds. */
+  invRadiusSq?: tf.Tensor1D;
+}
+
+export interface Hyperparameters {
+  /** g(t), the step's learning rate. */
+  lr: number;
+  momentum: number;
+  /** Weight decay of Euclidean groups. */
+  weightDecay: number;
+  adaptive: boolean;
+  /** Use the exponential map where the manifold has one (default: the retraction). */
+  exp: boolean;
+}
+
+export interface StepInput {
+  /** Points and cleaned gradients, [count, rows, cols]. */
+  x: tf.Tensor;
+  g: tf.Tensor;
+  /** Per component, 0, or NaN where its raw gradient had a non-finite entry. */
+  flag: tf.Tensor;
+  /** Momentum buffer, [count, rows, cols] (none yet: zero). */
+  buffer?: tf.Tensor;
+  /** Per component, 1 where its variable has a gradient this step, 0 where not ([count, 1, 1]; absent: all). */
+  present?: tf.Tensor;
+}
+
+export interface StepOutput {
+  y: tf.Tensor;
+  /** The new buffer (momentum > 0), for the caller to keep. */
+  buffer?: tf.Tensor;
+  /** Groups not updated (non-finite direction), int32 scalar. */
+  skipped: tf.Tensor;
+}
+
+/** One step of Algorithm 1 for the groups of `layout`. Call inside `tf.tidy`. */
+export function riemannianStep(layout: GroupLayout, input: StepInput, h: Hyperparameters): StepOutput {
+  const M = layout.manifold;
+  const { x, flag, buffer } = input;
+  let g = input.g;
+  if (layout.euclidean && h.weightDecay > 0) g = tf.add(g, tf.mul(x, h.weightDecay));
+  const rgrad = M.egrad2rgrad(x, g);
+  const d = h.momentum > 0 && buffer ? tf.add(tf.mul(buffer, h.momentum), rgrad) : rgrad;
+  // Squared product-metric norm of each group's direction, NaN for a bad group. (A sorted-segment
+  // sum: components are ordered by group; wasm lacks UnsortedSegmentSum.)
+  const sq = layout.invRadiusSq ? tf.mul(M.inner(x, d, d), layout.invRadiusSq) : M.inner(x, d, d);
+  const gsq = tf.sparse.sparseSegmentSum(tf.add(sq, flag), layout.positions, layout.segmentIds);
+  const okGroup = tf.isFinite(gsq);
+  let rateGroup: tf.Tensor;
+  if (h.adaptive && !layout.euclidean) {
+    const gn = tf.sqrt(gsq);
+    const a = tf.square(tf.add(tf.mul(layout.rho!, 2), gn));
+    const c = tf.add(1, tf.mul(layout.curv!, tf.add(layout.rho!, gn)));
+    rateGroup = tf.div(h.lr, tf.maximum(1, tf.mul(gsq, tf.maximum(a, c))));
+  } else {
+    rateGroup = tf.fill([layout.numGroups], h.lr);
+  }
+  const count = x.shape[0]!;
+  let ok = tf.gatherND(tf.cast(okGroup, 'float32'), layout.segmentIndex).reshape([count, 1, 1]);
+  if (input.present) ok = tf.mul(ok, input.present);
+  const notOk = tf.sub(1, ok);
+  // −r per component, 0 for a bad group or an absent member. The selections below are exact
+  // for ok ∈ {0, 1}, since every operand is finite.
+  const negRate = tf.mul(tf.gatherND(tf.where(okGroup, tf.neg(rateGroup), tf.zerosLike(rateGroup)), layout.segmentIndex).reshape([count, 1, 1]), ok);
+  const v = tf.mul(d, negRate);
+  const moved = h.exp && M.expmap ? M.expmap(x, v) : M.retr(x, v);
+  const y = tf.add(tf.mul(moved, ok), tf.mul(x, notOk));
+  const skipped = tf.sum(tf.cast(tf.logicalNot(okGroup), 'int32'));
+  if (!(h.momentum > 0)) return { y, skipped };
+  const carried = M.transp(x, moved, d);
+  return { y, skipped, buffer: buffer ? tf.add(tf.mul(carried, ok), tf.mul(buffer, notOk)) : tf.mul(carried, ok) };
+}
+
+/**
+ * Plain SGD with momentum and weight decay: x − g(t)·(μ·m + G + wd·x) where `ok` is 1; where it
+ * is 0 (a non-finite gradient, or no gradient) x and m stay. `g` is the cleaned gradient. Call
+ * inside `tf.tidy`.
+ */
+export function euclideanStep(x: tf.Tensor, g: tf.Tensor, ok: tf.Tensor, buffer: tf.Tensor | undefined, h: Pick<Hyperparameters, 'lr' | 'momentum' | 'weightDecay'>): { y: tf.Tensor; buffer?: tf.Tensor } {
+  const gd = h.weightDecay > 0 ? tf.add(g, tf.mul(x, h.weightDecay)) : g;
+  const d = h.momentum > 0 && buffer ? tf.add(tf.mul(buffer, h.momentum), gd) : gd;
+  const y = tf.sub(x, tf.mul(tf.mul(d, ok), h.lr));
+  if (!(h.momentum > 0)) return { y };
+  return { y, buffer: buffer ? tf.add(tf.mul(d, ok), tf.mul(buffer, tf.sub(1, ok))) : tf.mul(d, ok) };
+}
