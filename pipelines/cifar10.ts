@@ -22,7 +22,8 @@ export const defaults: PipelineDefaults = {
   numClasses: 10,
   epochs: 30,
   batch: 128,
-  optimizer: { optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc', lr: 0.1, momentum: 0.9 },
+  // FG-SGD with its default grouping and collection (PIO, Sp+Ob+St+Euc).
+  optimizer: { optimizer: 'fgsgd', lr: 0.1, momentum: 0.9 },
 };
 
 /** CIFAR-10 training-set channel statistics, in [0, 1] units. */

@@ -26,9 +26,8 @@ export const defaults: PipelineDefaults = {
   epochs: 30,
   batch: 128,
   optimizer: {
+    // FG-SGD with its default grouping and collection (PIO, Sp+Ob+St+Euc).
     optimizer: 'fgsgd',
-    grouping: 'PIO',
-    manifolds: 'Sp+Ob+St+Euc',
     // A step schedule without milestones is stretched over the run: ×0.1 at 50% and 75%.
     lr: { name: 'step', lr: 0.1, factor: 0.1 },
     momentum: 0.9,

@@ -23,9 +23,8 @@ export const defaults: PipelineDefaults = {
   epochs: 5,
   batch: 64,
   optimizer: {
+    // FG-SGD with its default grouping and collection (PIO, Sp+Ob+St+Euc).
     optimizer: 'fgsgd',
-    grouping: 'PIO',
-    manifolds: 'Sp+Ob+St+Euc',
     // Cosine annealing over the whole run (totalSteps 0: epochs × steps per epoch).
     lr: { name: 'cosine', lr: 0.1, totalSteps: 0 },
     momentum: 0.9,

@@ -32,7 +32,8 @@ export const defaults: Omit<PipelineDefaults, 'numClasses'> = {
   inputShape: [SIZE, SIZE, 3],
   epochs: 10,
   batch: 64,
-  optimizer: { optimizer: 'fgsgd', grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc', lr: 0.05, momentum: 0.9 },
+  // FG-SGD with its default grouping and collection (PIO, Sp+Ob+St+Euc).
+  optimizer: { optimizer: 'fgsgd', lr: 0.05, momentum: 0.9 },
 };
 
 /**

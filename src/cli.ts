@@ -31,9 +31,8 @@ import { Subject } from 'rxjs';
 import { BACKEND_NAMES } from './backend/index.js';
 import { SCHEDULES, type ScheduleName } from './fgsgd/schedules.js';
 import { STRATEGIES } from './fgsgd/grouping.js';
-import { parseManifoldMix } from './fgsgd/grouping.js';
 import { STEP_RULES } from './fgsgd/optimizer.js';
-import { parseRadius, parseRadiusLayers } from './fgsgd/radius.js';
+import { parseRadiusLayers } from './fgsgd/radius.js';
 import { log } from './log.js';
 import { UsageError } from './usage.js';
 import { MODELS } from './models/index.js';
@@ -44,6 +43,7 @@ import { loadPipeline, type Registry } from './registry.js';
 import { makeShards } from './data/make_shards.js';
 import { assertNoUnfinishedRun, resolveResume, runPipeline, type RunOptions } from './train/run.js';
 import { parseSwap } from './train/optimizer.js';
+import { parseOptimizerSetting, type OptimizerSetting } from './train/optimizer_options.js';
 
 const MODEL_NAMES = MODELS.map((m) => m.name);
 const SCHEDULE_NAMES = SCHEDULES.map((s) => s.name) as ScheduleName[];
@@ -250,8 +250,14 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
       throw new UsageError((e as Error).message);
     }
   };
-  if (v.manifolds !== undefined) usage(() => parseManifoldMix(v.manifolds!, '--manifolds'));
-  if (v.radius !== undefined) usage(() => parseRadius(v.radius!, '--radius'));
+  // The optimizer's settings are parsed as --swap parses them (src/train/optimizer_options.ts).
+  const setting = <K extends OptimizerSetting>(name: K, text: string | undefined) => {
+    try {
+      return parseOptimizerSetting(name, text);
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+  };
   if (v.radius !== undefined && v.bound !== undefined) throw new UsageError(`--bound B is --radius bound:B; give one of them`);
   const radiusLayers = v['radius-layer'] ? usage(() => parseRadiusLayers(v['radius-layer']!.flatMap((x) => x.split(',')))) : undefined;
   const options: Partial<RunOptions> = {
@@ -261,19 +267,19 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     maxSteps: positiveInt('max-steps', v['max-steps']),
     seed: int('seed', v.seed),
     backend: oneOf('backend', v.backend, BACKEND_NAMES),
-    optimizer: oneOf('optimizer', v.optimizer, ['sgd', 'fgsgd'] as const),
-    grouping: oneOf('grouping', v.grouping, STRATEGIES),
-    manifolds: v.manifolds,
+    optimizer: setting('optimizer', v.optimizer),
+    grouping: setting('grouping', v.grouping),
+    manifolds: setting('manifolds', v.manifolds),
     model: oneOf('model', v.model, MODEL_NAMES),
-    lr: number('lr', v.lr, (n) => n > 0, 'a positive number'),
+    lr: setting('lr', v.lr),
     schedule: oneOf('schedule', v.schedule, SCHEDULE_NAMES),
-    momentum: number('momentum', v.momentum, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
-    weightDecay: number('weight-decay', v['weight-decay'], (n) => n >= 0, 'a number ≥ 0'),
+    momentum: setting('momentum', v.momentum),
+    weightDecay: setting('weight-decay', v['weight-decay']),
     bound: number('bound', v.bound, (n) => n > 0, 'a positive number'),
-    radius: v.radius,
+    radius: setting('radius', v.radius),
     radiusLayers,
-    stepRule: oneOf('step-rule', v['step-rule'], STEP_RULES),
-    groupSize: positiveInt('group-size', v['group-size']),
+    stepRule: setting('step-rule', v['step-rule']),
+    groupSize: setting('group-size', v['group-size']),
     lambdaFloor: number('lambda-floor', v['lambda-floor'], (n) => n > 0, 'a positive number'),
     lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,

@@ -152,7 +152,7 @@ export function discardOf<T>(source: Observable<T>): ((value: T) => void) | unde
  */
 export function pullFrom<T>(source: Observable<T>, signal: AbortSignal): AsyncIterable<T> {
   if (isPullable(source)) return source.open(signal);
-  return queuePushed(source);
+  return queuePushed(source, signal);
 }
 
 /**
@@ -171,7 +171,8 @@ export function iterate<T>(source: Observable<T>): AsyncIterable<T> {
 
 let warnedPush = false;
 
-async function* queuePushed<T>(source: Observable<T>): AsyncGenerator<T> {
+/** Subscribe to a push-only source and queue what it pushes; ends when `signal` aborts. */
+async function* queuePushed<T>(source: Observable<T>, signal?: AbortSignal): AsyncGenerator<T> {
   if (!warnedPush) {
     warnedPush = true;
     log.debug('a data operator reads a push-only Observable: values are queued without bound');
@@ -182,6 +183,8 @@ async function* queuePushed<T>(source: Observable<T>): AsyncGenerator<T> {
   let failed = false;
   let error: unknown;
   let wake: (() => void) | undefined;
+  const onAbort = () => wake?.();
+  signal?.addEventListener('abort', onAbort, { once: true });
   const sub = source.subscribe({
     next: (v) => {
       queue.push(v);
@@ -210,11 +213,12 @@ async function* queuePushed<T>(source: Observable<T>): AsyncGenerator<T> {
         continue;
       }
       if (failed) throw error;
-      if (finished) return;
+      if (finished || signal?.aborted) return;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     sub.unsubscribe();
   }
 }

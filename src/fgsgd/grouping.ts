@@ -40,6 +40,9 @@ import { MANIFOLD_TAGS, parseManifoldTags } from '../manifolds/index.js';
 
 export const STRATEGIES = ['PI', 'PO', 'PIO'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
+/** FG-SGD's defaults, the one place they are set: PIO grouping over the full collection. */
+export const DEFAULT_STRATEGY: Strategy = 'PIO';
+export const DEFAULT_MANIFOLDS = 'Sp+Ob+St+Euc';
 
 /** Default number of kernels per group **[choice]**. */
 export const DEFAULT_GROUP_SIZE = 8;
@@ -313,8 +316,8 @@ function checkShape(tag: string, spec: WeightSpec, rows: number, cols: number, m
 }
 
 function resolveConfig(config: GroupingConfig): Grouping['config'] {
-  const strategy = parseStrategy(config.strategy ?? 'PIO');
-  const manifolds = config.manifolds ?? 'Sp+Ob+St+Euc';
+  const strategy = parseStrategy(config.strategy ?? DEFAULT_STRATEGY);
+  const manifolds = config.manifolds ?? DEFAULT_MANIFOLDS;
   parseManifoldMix(manifolds);
   const groupSize = config.groupSize ?? DEFAULT_GROUP_SIZE;
   if (!(Number.isInteger(groupSize) && groupSize >= 1)) throw new Error(`grouping: groupSize must be an integer ≥ 1, got ${groupSize}.`);

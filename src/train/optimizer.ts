@@ -20,12 +20,14 @@
  * returns typed arrays, not tensors.
  */
 import * as tf from '@tensorflow/tfjs';
-import { buildGrouping, parseManifoldMix, parseStrategy, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
-import { DEFAULT_STEP_RULE, FGSGD, STEP_RULES, type FGSGDConfig, type FGSGDStateJson, type StepRule } from '../fgsgd/optimizer.js';
+import { buildGrouping, DEFAULT_MANIFOLDS, DEFAULT_STRATEGY, parseManifoldMix, type Grouping as FgGrouping, type Strategy } from '../fgsgd/grouping.js';
+export { DEFAULT_MANIFOLDS, DEFAULT_STRATEGY };
+import { DEFAULT_STEP_RULE, FGSGD, type FGSGDConfig, type FGSGDStateJson, type StepRule } from '../fgsgd/optimizer.js';
 import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
-import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics, parseRadius } from '../fgsgd/radius.js';
+import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
 import type { NormsByGroupKind } from '../events.js';
+import { isOptimizerSetting, parseOptimizerSetting, type OptimizerSetting } from './optimizer_options.js';
 
 export type Grouping = Strategy;
 
@@ -130,29 +132,18 @@ export function applySwap(current: OptimizerConfig, changes: SwapChanges): Optim
   return validateConfig(next);
 }
 
-const SWAP_KEYS: Record<string, (v: string, where: string) => Partial<SwapChanges>> = {
-  optimizer: (v, w) => {
-    if (v !== 'sgd' && v !== 'fgsgd') throw new Error(`${w}: optimizer must be sgd or fgsgd, got '${v}'`);
-    return { optimizer: v };
-  },
-  grouping: (v, w) => ({ grouping: parseStrategy(v, w) }),
-  manifolds: (v, w) => (parseManifoldMix(v, w), { manifolds: v }),
-  lr: (v, w) => ({ lr: swapNumber(v, w, 'lr', (n) => n > 0, 'a positive number') }),
-  momentum: (v, w) => ({ momentum: swapNumber(v, w, 'momentum', (n) => n >= 0 && n < 1, 'a number in [0, 1)') }),
-  'weight-decay': (v, w) => ({ weightDecay: swapNumber(v, w, 'weight-decay', (n) => n >= 0, 'a number ≥ 0') }),
-  'group-size': (v, w) => ({ groupSize: swapNumber(v, w, 'group-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') }),
-  radius: (v, w) => (parseRadius(v, `${w}: radius`), { radius: v }),
-  'step-rule': (v, w) => {
-    if (!(STEP_RULES as readonly string[]).includes(v)) throw new Error(`${w}: step-rule must be one of ${STEP_RULES.join(', ')}, got '${v}'`);
-    return { step: v as StepRule };
-  },
+/** The swap's field of each setting (the settings are parsed in optimizer_options.ts). */
+const SWAP_FIELDS: Record<OptimizerSetting, keyof SwapChanges> = {
+  optimizer: 'optimizer',
+  grouping: 'grouping',
+  manifolds: 'manifolds',
+  lr: 'lr',
+  momentum: 'momentum',
+  'weight-decay': 'weightDecay',
+  'group-size': 'groupSize',
+  radius: 'radius',
+  'step-rule': 'step',
 };
-
-function swapNumber(v: string, where: string, key: string, ok: (n: number) => boolean, what: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new Error(`${where}: ${key} must be ${what}, got '${v}'`);
-  return n;
-}
 
 /** Parse `STEP:key=value[,key=value...]` (the CLI's --swap). */
 export function parseSwap(text: string): ScheduledSwap {
@@ -164,15 +155,16 @@ export function parseSwap(text: string): ScheduledSwap {
   for (const item of text.slice(colon + 1).split(',')) {
     const eq = item.indexOf('=');
     const key = item.slice(0, eq).trim();
-    const parse = SWAP_KEYS[key];
-    if (eq < 1 || !parse) throw new Error(`${where}: unknown setting '${eq < 1 ? item : key}'; valid: ${Object.keys(SWAP_KEYS).join(', ')}`);
-    Object.assign(changes, parse(item.slice(eq + 1).trim(), where));
+    if (eq < 1 || !isOptimizerSetting(key)) throw new Error(`${where}: unknown setting '${eq < 1 ? item : key}'; valid: ${Object.keys(SWAP_FIELDS).join(', ')}`);
+    try {
+      Object.assign(changes, { [SWAP_FIELDS[key]]: parseOptimizerSetting(key, item.slice(eq + 1).trim()) });
+    } catch (e) {
+      throw new Error(`${where}: ${(e as Error).message}`);
+    }
   }
   return { step, changes };
 }
 
-export const DEFAULT_STRATEGY: Grouping = 'PIO';
-export const DEFAULT_MANIFOLDS = 'Sp+Ob+St+Euc';
 /** λ statistics every N steps under the `data` policy **[choice]**: about a 3% overhead. */
 export const DEFAULT_LAMBDA_EVERY = 10;
 /** Key prefix of the λ statistics in the optimizer state: `renormalizer/conv1`. */

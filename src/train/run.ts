@@ -15,6 +15,7 @@ import { readCheckpoint } from '../checkpoint.js';
 import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
 import type { ConfigChange, Grouping, OptimizerConfig, ScheduledSwap } from './optimizer.js';
+import { DEFAULT_MANIFOLDS, DEFAULT_STRATEGY } from '../fgsgd/grouping.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
 import type { StepRule } from '../fgsgd/optimizer.js';
 import type { SessionOptions } from './session.js';
@@ -183,7 +184,7 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
     ...(o.lambdaEvery !== undefined ? { lambdaEvery: o.lambdaEvery } : {}),
     ...(Object.keys(fgsgd).length ? { fgsgd } : {}),
     ...(kind === 'fgsgd'
-      ? { grouping: o.grouping ?? d.optimizer.grouping ?? 'PIO', manifolds: o.manifolds ?? d.optimizer.manifolds ?? 'Sp+Ob+St+Euc' }
+      ? { grouping: o.grouping ?? d.optimizer.grouping ?? DEFAULT_STRATEGY, manifolds: o.manifolds ?? d.optimizer.manifolds ?? DEFAULT_MANIFOLDS }
       : { grouping: undefined, manifolds: undefined }),
   };
   const run: Record<string, unknown> = {};
