@@ -522,8 +522,9 @@ export class FGSGD extends tf.Optimizer {
   /**
    * One FG-SGD step on the variables named in `variableGradients` (tf.Variable names, as
    * `tf.variableGrads` returns them). Variables outside the grouping take the plain Euclidean step.
+   * Returns the learning rate g(t) the step used.
    */
-  applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+  applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): number {
     const grads = new Map<string, tf.Tensor>();
     const entries: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
       ? variableGradients.map((e) => [e.name, e.tensor])
@@ -552,6 +553,7 @@ export class FGSGD extends tf.Optimizer {
     }
     this.incrementIterations();
     if (this.cfg.stabilizeEvery > 0 && this.iterations % this.cfg.stabilizeEvery === 0) this.stabilize();
+    return lr;
   }
 
   /**

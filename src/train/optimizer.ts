@@ -258,9 +258,7 @@ export class TrainOptimizer {
 
   /** Apply one step (`grads` keyed by tfjs variable name). Does not dispose `grads`. Returns the rate used. */
   applyGradients(grads: tf.NamedTensorMap): number {
-    const lr = this.lr();
-    this.fgsgd.applyGradients(grads);
-    return lr;
+    return this.fgsgd.applyGradients(grads);
   }
 
   /**

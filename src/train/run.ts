@@ -18,6 +18,7 @@ import type { ConfigChange, Grouping, OptimizerConfig, ScheduledSwap } from './o
 import { DEFAULT_MANIFOLDS, DEFAULT_STRATEGY } from '../fgsgd/grouping.js';
 import type { ScheduleConfig, ScheduleName } from '../fgsgd/schedules.js';
 import type { StepRule } from '../fgsgd/optimizer.js';
+import type { BackendName } from '../backend/index.js';
 import type { SessionOptions } from './session.js';
 import { summarize, type Summary } from './summary.js';
 import { UsageError } from '../usage.js';
@@ -34,7 +35,7 @@ export interface RunOptions {
   epochs?: number;
   maxSteps?: number;
   seed?: number;
-  backend?: string;
+  backend?: BackendName;
   optimizer?: 'sgd' | 'fgsgd';
   grouping?: Grouping;
   manifolds?: string;

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { merge, NEVER, Observable, Subject, type Subscription } from 'rxjs';
-import { initBackend, type BackendInfo } from '../backend/index.js';
+import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
 import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
@@ -24,7 +24,7 @@ export interface SessionOptions {
   numClasses: number;
   seed: number;
   /** 'auto' (default), 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'; `null` keeps the active one. */
-  backend?: string | null;
+  backend?: BackendName | null;
   optimizer: OptimizerConfig;
   batchSize: number;
   epochs: number;
