@@ -34,6 +34,8 @@ export { shuffle } from './operators/shuffle.js';
 export { batch } from './operators/batch.js';
 export { toTensors } from './operators/toTensors.js';
 export { prefetch } from './operators/prefetch.js';
+export { filterOnDemand } from './operators/filterOnDemand.js';
+export { concatMapOnDemand } from './operators/concatMapOnDemand.js';
 export { forwardBackward } from './operators/forwardBackward.js';
 export { manifoldStep } from './operators/manifoldStep.js';
 export { renormalize } from './operators/renormalize.js';

@@ -10,7 +10,9 @@ export { buildModel, MODELS, type ModelEntry, type ModelOptions } from './models
 export { initBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type ConcreteBackend } from './backend/index.js';
 export type { TrainEvent, TrainEventType, FitStart, BatchEnd, EpochEnd, EvalEnd, FitEnd, ModelSaved, OptimizerSwapped, Position } from './events.js';
 export { isEvent } from './events.js';
-export { fit, type Batch, type EpochPlan, type FitOptions } from './train/fit.js';
+export { fit, type Batch, type EpochPlan, type FitOptions, type PositionedBatch } from './train/fit.js';
+export { lossAndGrads, trainableVariables } from './train/step.js';
+export { pullable, pullFrom, iterate, onDemand, passThrough, pullPipe, PullObservable, type PullOperator, type OnDemandHooks } from './pull.js';
 export { withSession, openSession, Session, type SessionOptions } from './train/session.js';
 export { runPipeline, sessionOptions, resolveResume, type Pipeline, type PipelineDefaults, type RunOptions, type RunResult } from './train/run.js';
 export { summarize, type Summary } from './train/summary.js';

@@ -52,4 +52,3 @@ export {
 } from './renormalize.js';
 export { FGSGD, type FGSGDConfig, type ResolvedConfig, type FGSGDState, type FGSGDStateJson, type NamedTensor } from './optimizer.js';
 export { SCHEDULES, scheduleAt, toSchedule, type ScheduleConfig, type ScheduleName, type ScheduleEntry } from './schedules.js';
-export { fgsgd, type FgsgdSetup } from './setup.js';

@@ -4,6 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/random.js';
+import { buildGrouping, type Grouping, type GroupingConfig } from '../../src/fgsgd/grouping.js';
+import { FGSGD, type FGSGDConfig } from '../../src/fgsgd/optimizer.js';
+import { Renormalizer, type RenormalizerConfig } from '../../src/fgsgd/renormalize.js';
 
 /** Off-diagonal Frobenius norm below which Jacobi stops (relative to the matrix norm). */
 const JACOBI_TOL = 1e-14;
@@ -81,4 +84,21 @@ export function blobData(n: number, shape: [number, number, number], seed: numbe
     }
   }
   return { x: tf.tensor4d(data, [n, h, w, c]), y: tf.tensor1d(labels, 'int32') };
+}
+
+/**
+ * The FG-SGD parts wired by hand, for tests that look inside them: group `model`'s kernels, build
+ * the optimizer and the renormalizer, and apply stage (i) (with λ from `firstBatch` when given).
+ * Training code uses `TrainOptimizer`, which does the same. The caller disposes `optimizer` and
+ * `renormalizer`.
+ */
+export function fgsgdParts(
+  model: tf.LayersModel,
+  options: { grouping?: GroupingConfig; optimizer: FGSGDConfig; renormalize?: RenormalizerConfig; firstBatch?: tf.Tensor },
+): { grouping: Grouping; optimizer: FGSGD; renormalizer: Renormalizer } {
+  const grouping = buildGrouping(model, options.grouping);
+  const optimizer = new FGSGD(grouping, options.optimizer);
+  const renormalizer = new Renormalizer(model, optimizer, options.renormalize);
+  renormalizer.initialize(options.firstBatch);
+  return { grouping, optimizer, renormalizer };
 }

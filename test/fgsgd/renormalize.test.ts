@@ -7,7 +7,7 @@ import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { fgsgd } from '../../src/fgsgd/setup.js';
+import { fgsgdParts } from './helpers.js';
 import { maxNormByGroupKind, normsReport, Renormalizer, spectralNorms, type NormsReport } from '../../src/fgsgd/renormalize.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
@@ -66,7 +66,7 @@ t.test('bound:B: every constrained norm is B after stages (i)/(ii), and ≤ B th
     await assertNoLeak(t, `bound ${bound}`, () => {
       const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 1 });
       const { x, y } = blobData(32, [8, 8, 1], 1);
-      const { grouping, optimizer, renormalizer } = fgsgd(model, {
+      const { grouping, optimizer, renormalizer } = fgsgdParts(model, {
         grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 1 },
         optimizer: { lr: 0.05, momentum: 0.9, radius: `bound:${bound}` },
         renormalize: { refreshEvery: { steps: 3 } },
@@ -104,7 +104,7 @@ t.test('init: stage (i) puts every constrained kernel at its initializer’s exp
   await assertNoLeak(t, 'init policy', () => {
     // cnn-small: He-uniform convs (E[w²] = 2/fan_in), Glorot-uniform dense (2/(fan_in+fan_out)).
     const model = buildModel('cnn-small', { inputShape: [8, 8, 3], numClasses: 4, seed: 4 });
-    const { optimizer, renormalizer, grouping } = fgsgd(model, {
+    const { optimizer, renormalizer, grouping } = fgsgdParts(model, {
       grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St', seed: 4 },
       optimizer: { lr: 0.05 },
     });
@@ -138,7 +138,7 @@ t.test('data: an all-zero (dead) input channel keeps ℜ inside its band and tra
       return { x: tf.mul(b.x, tf.tensor1d([1, 0])), y: b.y }; // channel 1 is all zero: λ = 0
     });
     const band = 2;
-    const { optimizer, renormalizer, grouping } = fgsgd(model, {
+    const { optimizer, renormalizer, grouping } = fgsgdParts(model, {
       grouping: { strategy: 'PI', manifolds: 'Sp', seed: 5 },
       optimizer: { lr: 0.05, momentum: 0.9, radius: `data:${band}` },
       renormalize: { refreshEvery: { steps: 2 } },
@@ -174,7 +174,7 @@ t.test('data: λ is the std of each input channel over batch × space; ℜ = γ�
       b.y.dispose();
       return { x: tf.mul(b.x, tf.tensor1d([0.2, 3])) }; // channel 0: small std, channel 1: large
     });
-    const { optimizer, renormalizer, grouping } = fgsgd(model, {
+    const { optimizer, renormalizer, grouping } = fgsgdParts(model, {
       grouping: { strategy: 'PI', manifolds: 'Sp', seed: 2 },
       // band 1e3 around the init norm √(9·2/18) = 1: [1e-3, 1e3] does not bind here.
       optimizer: { lr: 0.05, radius: 'data:1000' },
@@ -217,7 +217,7 @@ t.test('getState/setState: the running statistics round-trip exactly, as copies,
   await assertNoLeak(t, 'renormalizer state', () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 3 });
     const { x, y } = blobData(16, [8, 8, 1], 3);
-    const { optimizer, renormalizer } = fgsgd(model, {
+    const { optimizer, renormalizer } = fgsgdParts(model, {
       grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 3 },
       optimizer: { lr: 0.05, radius: 'data' },
       firstBatch: x,

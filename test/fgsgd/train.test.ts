@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak, assertStepsDoNotLeak } from '../helpers/leak.js';
 import { initNorm } from '../../src/fgsgd/radius.js';
-import { fgsgd } from '../../src/fgsgd/setup.js';
+import { fgsgdParts } from './helpers.js';
 import { normsReport } from '../../src/fgsgd/renormalize.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
@@ -24,7 +24,7 @@ t.test('cnn-small trains with FG-SGD (PIO, Sp+Ob+St+Euc): loss falls, norms boun
   await assertNoLeak(t, 'training', async () => {
     const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 3 });
     const data = Array.from({ length: BATCHES }, (_, i) => blobData(BATCH, [8, 8, 1], 100 + i));
-    const { grouping, optimizer, renormalizer } = fgsgd(model, {
+    const { grouping, optimizer, renormalizer } = fgsgdParts(model, {
       grouping: { strategy: 'PIO', manifolds: 'Sp+Ob+St+Euc', seed: 3 },
       optimizer: { lr: { name: 'cosine', lr: 0.2, totalSteps: EPOCHS * BATCHES }, momentum: 0.9 },
       firstBatch: data[0]!.x,
