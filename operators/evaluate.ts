@@ -108,9 +108,10 @@ export async function evaluateOnce(
           const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32'));
           return tf.stack([loss, hits]);
         });
-        const [l, c] = sums.dataSync() as Float32Array;
+        // Asynchronous reads: on a GPU backend the data side goes on meanwhile.
+        const [l, c] = (await sums.data()) as Float32Array;
         sums.dispose();
-        dead?.add(b.x);
+        await dead?.add(b.x);
         lossSum += l!;
         correct += c!;
         images += b.x.shape[0];

@@ -55,9 +55,17 @@ export interface Gradients {
 export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions): PullOperator<B, Gradients> {
   const { model } = options;
   const variables = options.variables ?? trainableVariables(model);
-  return onDemand<B, Gradients>(() => ({ handle: (batch) => [pass(batch)] }), (g) => tf.dispose(g.grads));
+  return onDemand<B, Gradients>(
+    () => ({
+      async *handle(batch) {
+        yield await pass(batch);
+      },
+    }),
+    (g) => tf.dispose(g.grads),
+  );
 
-  function pass(batch: B): Gradients {
+  /** The pass, then one asynchronous read of loss and accuracy (a GPU backend computes meanwhile). */
+  async function pass(batch: B): Promise<Gradients> {
     const t0 = performance.now();
     const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
     try {
@@ -68,8 +76,17 @@ export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions
         correct = tf.keep(tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), batch.y.toInt()), 'float32')) as tf.Scalar);
       });
       const both = tf.stack([value, correct!]);
-      const [loss, accuracy] = both.dataSync() as Float32Array;
-      tf.dispose([both, value, correct!]);
+      tf.dispose([value, correct!]);
+      let read: Float32Array;
+      try {
+        read = (await both.data()) as Float32Array;
+      } catch (e) {
+        tf.dispose(grads);
+        throw e;
+      } finally {
+        both.dispose();
+      }
+      const [loss, accuracy] = read;
       return {
         grads,
         loss: loss!,

@@ -6,15 +6,21 @@
  * SIMD, one thread, with this project's training kernels registered) and finally the pure-JS `cpu`
  * backend. It logs which backend was chosen and why each earlier one was skipped.
  *
+ * `webgpu` (`@tensorflow/tfjs-backend-webgpu` on Dawn, the `webgpu` package: Vulkan on Linux, Metal
+ * on macOS, D3D12 on Windows) is chosen by name only, for now (see `AUTO_ORDER`). It reports its
+ * adapter; a software one (Mesa's llvmpipe/lavapipe, SwiftShader) is correct but slower than
+ * wasm, which is logged, and is refused when `loadWebgpu` is asked on behalf of 'auto'.
+ *
  * Naming a backend explicitly never falls back: if it cannot load, the error names the package to
  * install.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { log } from '../log.js';
 import { registerWasmTrainingKernels } from './wasm_kernels.js';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
@@ -25,6 +31,17 @@ export interface BackendInfo {
   tfBackend: string;
   /** Why each earlier candidate was skipped (only for 'auto'). */
   skipped: { name: ConcreteBackend; reason: string }[];
+  /** WebGPU: the adapter Dawn chose. */
+  adapter?: GpuAdapterInfo;
+}
+
+export interface GpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A CPU implementation of the API (llvmpipe/lavapipe, SwiftShader, or a fallback adapter). */
+  software: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -33,6 +50,7 @@ const require = createRequire(import.meta.url);
 export const BACKEND_PACKAGES: Record<ConcreteBackend, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs',
 };
@@ -110,20 +128,71 @@ async function loadWasm(): Promise<void> {
   }
 }
 
+/** Whether an adapter is a CPU implementation of WebGPU. */
+export function isSoftwareAdapter(info: Pick<GpuAdapterInfo, 'vendor' | 'architecture' | 'device' | 'description'>, fallback = false): boolean {
+  return fallback || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.vendor} ${info.device} ${info.description}`);
+}
+
+let webgpuAdapter: GpuAdapterInfo | undefined;
+
+/**
+ * WebGPU through Dawn (the `webgpu` package) and tfjs-backend-webgpu, both optional dependencies.
+ * With `auto`, a software adapter is refused (it is slower than wasm).
+ */
+async function loadWebgpu(auto: boolean): Promise<void> {
+  let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
+  try {
+    dawn = (await import('webgpu')) as unknown as typeof dawn;
+  } catch (e) {
+    throw new BackendError(`backend 'webgpu' needs the optional dependency 'webgpu' (Dawn for Node), which could not be loaded (${firstLine(e)}); run 'npm ci', or choose --backend wasm.`);
+  }
+  const g = globalThis as unknown as { navigator?: { gpu?: GPU } };
+  if (!g.navigator?.gpu) {
+    // Dawn's Vulkan loader wants a runtime directory; containers often have none.
+    process.env.XDG_RUNTIME_DIR ??= tmpdir();
+    Object.assign(globalThis, dawn.globals);
+    const gpu = dawn.create([]);
+    if (g.navigator) Object.assign(g.navigator, { gpu });
+    else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  }
+  const adapter = await g.navigator!.gpu!.requestAdapter();
+  if (!adapter) {
+    throw new BackendError(`backend 'webgpu': Dawn found no GPU adapter (on Linux it needs a Vulkan driver: the GPU's, or Mesa's lavapipe from mesa-vulkan-drivers); choose --backend wasm.`);
+  }
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const fallback = info.isFallbackAdapter === true || (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  webgpuAdapter = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, software: false };
+  webgpuAdapter.software = isSoftwareAdapter(webgpuAdapter, fallback);
+  if (auto && webgpuAdapter.software) {
+    throw new BackendError(`the WebGPU adapter is a software one (${info.description || info.device}), slower than wasm; --backend webgpu uses it anyway`);
+  }
+  try {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    throw new BackendError(`backend 'webgpu' needs the optional dependency @tensorflow/tfjs-backend-webgpu (${firstLine(e)}); run 'npm ci'.`);
+  }
+  if (!(await tf.setBackend('webgpu'))) throw new BackendError(`backend 'webgpu': tf.setBackend('webgpu') failed on adapter ${info.description || info.device}.`);
+  if (webgpuAdapter.software) log.warn({ adapter: webgpuAdapter }, `backend 'webgpu' on a software adapter (${info.description || info.device}): correct but slower than wasm`);
+}
+
 async function loadCpu(): Promise<void> {
   if (!(await tf.setBackend('cpu'))) {
     throw new BackendError(`backend 'cpu' failed to initialise.`);
   }
 }
 
-const LOADERS: Record<ConcreteBackend, () => Promise<void>> = {
+const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
+  webgpu: loadWebgpu,
   wasm: loadWasm,
   cpu: loadCpu,
 };
 
-/** Order that 'auto' tries. */
+/**
+ * Order that 'auto' tries. WebGPU is not among them yet: training runs still read some GPU values
+ * back synchronously, which WebGPU in Node cannot do (see src/train/session.ts).
+ */
 export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 export function parseBackendName(name: string): BackendName {
@@ -143,9 +212,9 @@ export async function initBackend(name: BackendName | string = 'auto'): Promise<
   const candidates = asked === 'auto' ? AUTO_ORDER : [asked];
   for (const candidate of candidates) {
     try {
-      await LOADERS[candidate]();
+      await LOADERS[candidate](asked === 'auto');
       await tf.ready();
-      current = { name: candidate, tfBackend: tf.getBackend(), skipped };
+      current = { name: candidate, tfBackend: tf.getBackend(), skipped, ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}) };
       log.info({ backend: candidate, asked, skipped }, `backend: using '${candidate}'`);
       return current;
     } catch (e) {

@@ -48,7 +48,7 @@ import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type Stiefel
 import { planKernel, type Grouping, type KernelGrouping, type KernelPlan } from './grouping.js';
 import { checkRadiusOptions, DEFAULT_LAMBDA_FLOOR, DEFAULT_RADIUS, radiiFor, type RadiusOptions } from './radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from './schedules.js';
-import { euclideanStep, riemannianStep, type Hyperparameters } from './rule.js';
+import { euclideanStep, groupGatherOf, riemannianStep, segmentSum, type Hyperparameters } from './rule.js';
 
 export interface FGSGDConfig extends RadiusOptions {
   /** g(t): a constant rate or a schedule config (`schedules.ts`). */
@@ -142,6 +142,8 @@ interface SliceState {
   seg: Int32Array;
   segmentIds: tf.Tensor1D;
   segmentIndex: tf.Tensor2D;
+  /** The groups' components as gather indices (`segmentSum` on GPU backends). */
+  groupGather: tf.Tensor2D;
   /** 0..count−1, the `indices` of the sparse segment sum. */
   positions: tf.Tensor1D;
   /** ℜ per position, [count, 1, 1] (owned; absent for Euclidean slices). */
@@ -180,6 +182,7 @@ interface PlainBucket {
   /** Variable index of every element (sorted), as segment ids and `[size, 1]` gatherND indices. */
   segmentIds: tf.Tensor1D;
   segmentIndex: tf.Tensor2D;
+  groupGather: tf.Tensor2D;
   positions: tf.Tensor1D;
   buffer?: tf.Tensor;
 }
@@ -220,6 +223,10 @@ const registered = (): Registry => tf.engine().registeredVariables as Registry;
 
 const int2d = (a: ArrayLike<number>) => tf.keep(tf.tensor2d(Int32Array.from(a), [a.length, 1], 'int32'));
 const int1d = (a: ArrayLike<number>) => tf.keep(tf.tensor1d(Int32Array.from(a), 'int32'));
+const gatherOf = (seg: ArrayLike<number>) => {
+  const { shape, data } = groupGatherOf(seg);
+  return tf.keep(tf.tensor2d(data, shape, 'int32'));
+};
 
 export class FGSGD extends tf.Optimizer {
   static get className(): string {
@@ -385,6 +392,7 @@ export class FGSGD extends tf.Optimizer {
         seg: Int32Array.from(seg),
         segmentIds: int1d(seg),
         segmentIndex: int2d(seg),
+        groupGather: gatherOf(seg),
         positions: tf.keep(tf.range(0, count, 1, 'int32') as tf.Tensor1D),
       });
     }
@@ -404,7 +412,7 @@ export class FGSGD extends tf.Optimizer {
     });
     const seg = new Int32Array(offset);
     members.forEach((mb, i) => seg.fill(i, mb.offset, mb.offset + mb.size));
-    return { members, size: offset, segmentIds: int1d(seg), segmentIndex: int2d(seg), positions: tf.keep(tf.range(0, offset, 1, 'int32') as tf.Tensor1D) };
+    return { members, size: offset, segmentIds: int1d(seg), segmentIndex: int2d(seg), groupGather: gatherOf(seg), positions: tf.keep(tf.range(0, offset, 1, 'int32') as tf.Tensor1D) };
   }
 
   /** (Re)build each slice's ℜ tensor, scaled manifold and per-group ρ, c from the members' radii. */
@@ -447,7 +455,7 @@ export class FGSGD extends tf.Optimizer {
       tf.dispose([b.flatIndex, b.inverseIndex]);
       for (const p of b.presence.values()) tf.dispose(p);
       for (const s of b.slices) {
-        tf.dispose([s.segmentIds, s.segmentIndex, s.positions]);
+        tf.dispose([s.segmentIds, s.segmentIndex, s.groupGather, s.positions]);
         s.radius?.dispose();
         s.rho?.dispose();
         s.curv?.dispose();
@@ -456,7 +464,7 @@ export class FGSGD extends tf.Optimizer {
       }
     }
     if (this.plain) {
-      tf.dispose([this.plain.segmentIds, this.plain.segmentIndex, this.plain.positions]);
+      tf.dispose([this.plain.segmentIds, this.plain.segmentIndex, this.plain.groupGather, this.plain.positions]);
       this.plain.buffer?.dispose();
     }
     this.buckets = [];
@@ -643,7 +651,7 @@ export class FGSGD extends tf.Optimizer {
     const count = tf.tidy(() => {
       const x = this.flatOf(pb.members, variables);
       const graw = this.flatOf(pb.members, pb.members.map((m) => grads.get(m.variableName)));
-      const okVar = tf.isFinite(tf.sparse.sparseSegmentSum(tf.mul(graw, 0), pb.positions, pb.segmentIds));
+      const okVar = tf.isFinite(segmentSum(tf.mul(graw, 0), pb));
       let okVarF = tf.cast(okVar, 'float32');
       if (!present.every(Boolean)) okVarF = tf.mul(okVarF, tf.tensor1d(present.map((p) => (p ? 1 : 0))));
       const ok = tf.gatherND(okVarF, pb.segmentIndex);

@@ -29,6 +29,8 @@ export interface GroupLayout {
   positions: tf.Tensor1D;
   segmentIds: tf.Tensor1D;
   segmentIndex: tf.Tensor2D;
+  /** Each group's components as `[numGroups, largest group]` indices, padded with `count` (see `segmentSum`). */
+  groupGather: tf.Tensor2D;
   /** ρ and c per group (the adaptive rules, constrained groups). */
   rho?: tf.Tensor1D;
   curv?: tf.Tensor1D;
@@ -78,7 +80,7 @@ export function riemannianStep(layout: GroupLayout, input: StepInput, h: Hyperpa
   // Squared product-metric norm of each group's direction, NaN for a bad group. (A sorted-segment
   // sum: components are ordered by group; wasm lacks UnsortedSegmentSum.)
   const sq = layout.invRadiusSq ? tf.mul(M.inner(x, d, d), layout.invRadiusSq) : M.inner(x, d, d);
-  const gsq = tf.sparse.sparseSegmentSum(tf.add(sq, flag), layout.positions, layout.segmentIds);
+  const gsq = segmentSum(tf.add(sq, flag), layout);
   const okGroup = tf.isFinite(gsq);
   let rateGroup: tf.Tensor;
   if (h.adaptive && !layout.euclidean) {
@@ -116,4 +118,38 @@ export function euclideanStep(x: tf.Tensor, g: tf.Tensor, ok: tf.Tensor, buffer:
   const y = tf.sub(x, tf.mul(tf.mul(d, ok), h.lr));
   if (!(h.momentum > 0)) return { y };
   return { y, buffer: buffer ? tf.add(tf.mul(d, ok), tf.mul(buffer, tf.sub(1, ok))) : tf.mul(d, ok) };
+}
+
+/** Backends whose SparseSegmentSum reads its input back to the CPU synchronously (impossible for GPU memory in Node). */
+const GATHER_SUM_BACKENDS = new Set(['webgpu', 'webgl']);
+
+/**
+ * Σ over each group of `v` ([count], sorted by group): `sparseSegmentSum` where the backend has it
+ * (cpu, wasm, tensorflow), else a gather of each group's components, padded with a 0, and a sum
+ * over the last axis. Either way a non-finite value stays inside its own group.
+ */
+export function segmentSum(v: tf.Tensor, layout: Pick<GroupLayout, 'positions' | 'segmentIds' | 'groupGather'>): tf.Tensor {
+  if (!GATHER_SUM_BACKENDS.has(tf.getBackend())) return tf.sparse.sparseSegmentSum(v, layout.positions, layout.segmentIds);
+  return gatherSegmentSum(v, layout.groupGather);
+}
+
+/** The gather form of `segmentSum`, on any backend. */
+export function gatherSegmentSum(v: tf.Tensor, groupGather: tf.Tensor2D): tf.Tensor {
+  return tf.sum(tf.gather(tf.concat([v, tf.zeros([1])]), groupGather), 1);
+}
+
+/** The `groupGather` of sorted group ids `seg` (see `GroupLayout`). */
+export function groupGatherOf(seg: ArrayLike<number>): { shape: [number, number]; data: Int32Array } {
+  const n = seg.length;
+  const groups = n ? seg[n - 1]! + 1 : 0;
+  const sizes = new Int32Array(groups);
+  for (let i = 0; i < n; i++) sizes[seg[i]!]!++;
+  const width = Math.max(1, ...sizes);
+  const data = new Int32Array(groups * width).fill(n);
+  const filled = new Int32Array(groups);
+  for (let i = 0; i < n; i++) {
+    const g = seg[i]!;
+    data[g * width + filled[g]!++] = i;
+  }
+  return { shape: [groups, width], data };
 }

@@ -63,13 +63,13 @@ export class DeadChannelCounter {
     this.max = new Float32Array(probe.channels).fill(-Infinity);
   }
 
-  add(x: tf.Tensor): void {
+  async add(x: tf.Tensor): Promise<void> {
     const batchMax = tf.tidy(() => {
       const a = this.probe.model.apply(x, { training: false }) as tf.Tensor;
       // Max over every axis but the channels (batch, then any spatial axes).
       return tf.max(a, [...Array(a.rank - 1).keys()]);
     });
-    const m = batchMax.dataSync() as Float32Array;
+    const m = (await batchMax.data()) as Float32Array;
     batchMax.dispose();
     for (let c = 0; c < this.max.length; c++) if (m[c]! > this.max[c]!) this.max[c] = m[c]!;
   }

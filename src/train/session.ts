@@ -15,6 +15,7 @@ import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
+import { UsageError } from '../usage.js';
 import type { PullObservable } from '../pull.js';
 
 export interface SessionOptions {
@@ -124,6 +125,14 @@ export class Session {
  * them from `options.resume` when given.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
+  if (options.backend === 'webgpu') {
+    // Checked before anything loads, so the run fails at once rather than at its first checkpoint.
+    throw new UsageError(
+      `--backend webgpu: training runs do not work on WebGPU yet, because parts of the run read GPU values back synchronously ` +
+        `(the Stiefel projection's convergence test, checkpoints, weightsDigest, the norms report), which WebGPU in Node cannot do; ` +
+        `use --backend wasm. FG-SGD itself (TrainOptimizer, FGSGD, lossAndGrads) runs on webgpu from code: see test/backend/webgpu.test.ts`,
+    );
+  }
   const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto');
   const ckpt = options.resume ? await readCheckpoint(options.resume) : undefined;
   const modelOptions: ModelOptions = { inputShape: options.inputShape, numClasses: options.numClasses, seed: options.seed };

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { sphere } from '../../src/manifolds/index.js';
-import { euclideanStep, riemannianStep, type GroupLayout } from '../../src/fgsgd/rule.js';
+import { euclideanStep, gatherSegmentSum, groupGatherOf, riemannianStep, type GroupLayout } from '../../src/fgsgd/rule.js';
 
 await useBackend('cpu');
 
@@ -22,11 +22,12 @@ function layout(groups: number[]): GroupLayout {
     positions: tf.tensor1d(Array.from({ length: n }, (_, i) => i), 'int32'),
     segmentIds: tf.tensor1d(groups, 'int32'),
     segmentIndex: tf.tensor2d(groups, [n, 1], 'int32'),
+    groupGather: tf.tensor2d(groupGatherOf(groups).data, groupGatherOf(groups).shape, 'int32'),
     rho: tf.tensor1d(Array(Math.max(...groups) + 1).fill(Math.PI)),
     curv: tf.tensor1d(Array(Math.max(...groups) + 1).fill(1)),
   };
 }
-const disposeLayout = (l: GroupLayout) => tf.dispose([l.positions, l.segmentIds, l.segmentIndex, l.rho!, l.curv!]);
+const disposeLayout = (l: GroupLayout) => tf.dispose([l.positions, l.segmentIds, l.segmentIndex, l.groupGather, l.rho!, l.curv!]);
 
 /** The sphere step in JS: rgrad = g − ⟨x, g⟩x, y = (x − r·rgrad)/‖·‖. */
 function sphereStep(x: number[], g: number[], r: number): number[] {
@@ -107,5 +108,20 @@ t.test('euclideanStep: x − lr·(μm + g + wd·x) where ok, unchanged where not
     t.ok(Math.abs(r.y[0]! - (1 - 0.1 * d0)) < 1e-6, 'moved');
     t.equal(r.y[1], 2, 'not ok: stays');
     t.ok(Math.abs(r.b[0]! - d0) < 1e-6 && Math.abs(r.b[1]! - 0.2) < 1e-6, 'buffer updated where ok, kept where not');
+  });
+});
+
+t.test('the gather form of the per-group sum equals sparseSegmentSum and keeps a NaN inside its group', async (t) => {
+  await assertNoLeak(t, 'segment sum', () => {
+    const seg = [0, 0, 0, 1, 2, 2];
+    t.same(groupGatherOf(seg), { shape: [3, 3], data: Int32Array.from([0, 1, 2, 3, 6, 6, 4, 5, 6]) }, 'indices, padded with the count');
+    const [a, b] = tf.tidy(() => {
+      const v = tf.tensor1d([1, 2, 3, 4, NaN, 6]);
+      const g = tf.tensor2d(groupGatherOf(seg).data, groupGatherOf(seg).shape, 'int32');
+      return [Array.from(gatherSegmentSum(v, g).dataSync()), Array.from(tf.sparse.sparseSegmentSum(v, tf.range(0, 6, 1, 'int32'), tf.tensor1d(seg, 'int32')).dataSync())];
+    });
+    t.same(a.slice(0, 2), [6, 4], 'finite groups summed');
+    t.ok(Number.isNaN(a[2]!), 'the NaN stays in its group');
+    t.same(a.slice(0, 2), b.slice(0, 2), 'as sparseSegmentSum');
   });
 });
