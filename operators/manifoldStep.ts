@@ -49,10 +49,12 @@ export function manifoldStep(options: ManifoldStepOptions): PullOperator<Gradien
     const scheduled: ScheduledSwap[] = [];
     const sub = configs.subscribe((c) => {
       if (!isScheduledSwap(c)) pending = c;
-      else {
+      else if (c.step >= optimizer.step) {
         scheduled.push(c);
         scheduled.sort((a, b) => a.step - b.step);
       }
+      // A scheduled swap whose step has passed was applied earlier in the run (or before the
+      // checkpoint it resumed from, whose configuration has it): given again, it is dropped.
     });
     return {
       handle(g) {

@@ -8,7 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { from, merge, NEVER, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
 import { writeFileAtomic } from '../atomic.js';
 import { readCheckpoint } from '../checkpoint.js';
@@ -202,7 +202,8 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
     maxSteps: o.maxSteps,
     out: o.out,
     resume: o.resume,
-    configs: o.swaps?.length ? merge(from(o.swaps), o.configs ?? NEVER) : o.configs,
+    configs: o.configs,
+    swaps: o.swaps,
     interrupt: o.interrupt,
     run: { options: run },
   };

@@ -7,12 +7,12 @@
  * Tensor ownership: the session owns the model and the optimizer's slots; `dispose()` frees them.
  */
 import * as tf from '@tensorflow/tfjs';
-import { merge, NEVER, Observable, Subject, type Subscription } from 'rxjs';
+import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
 import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
-import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange } from './optimizer.js';
+import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange, type ScheduledSwap } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
 import { UsageError } from '../usage.js';
@@ -36,6 +36,8 @@ export interface SessionOptions {
   resume?: string;
   /** Hot-swaps: each value becomes the optimizer configuration at the next step boundary. */
   configs?: Observable<ConfigChange>;
+  /** Scheduled hot-swaps (`--swap STEP:...`), each applied after its step. */
+  swaps?: readonly ScheduledSwap[];
   /** Emits when the run must stop at the next step boundary, with a final checkpoint (Ctrl-C). */
   interrupt?: Observable<string>;
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
@@ -46,8 +48,12 @@ export class Session {
   private readonly interrupts = new Subject<string>();
   /** Emits (once per request) when the run should stop at the next step boundary. */
   readonly interrupt$: Observable<string>;
-  /** Hot-swap configurations (never completes when none were given). */
+  /**
+   * Hot-swap configurations (never completes when none were given), for one subscriber at a time:
+   * values sent while none is subscribed (between epochs) wait for the next one.
+   */
   readonly configs: Observable<ConfigChange>;
+  private readonly swaps?: SwapMailbox;
 
   constructor(
     readonly options: SessionOptions,
@@ -59,7 +65,10 @@ export class Session {
     readonly resumedFrom?: string,
   ) {
     this.interrupt$ = merge(this.interrupts, options.interrupt ?? NEVER);
-    this.configs = options.configs ?? NEVER;
+    this.swaps = options.configs ? new SwapMailbox(options.configs) : undefined;
+    // Scheduled swaps are given again to every subscriber: manifoldStep applies each when its step
+    // comes and drops those whose step has passed.
+    this.configs = merge(from(options.swaps ?? []), this.swaps?.stream ?? NEVER);
   }
 
   get batchSize(): number {
@@ -114,9 +123,39 @@ export class Session {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.swaps?.dispose();
     this.interrupts.complete();
     this.optimizer.dispose();
     this.model.dispose();
+  }
+}
+
+/**
+ * A run's hot-swap values for a consumer that subscribes once per epoch (`manifoldStep` inside
+ * `fit`'s step): the source is subscribed for the whole run, and a value that arrives while no
+ * consumer is subscribed (between two epochs, during an evaluation) is held and delivered, in
+ * order, to the next subscriber, so that it is applied at the next step instead of lost.
+ */
+class SwapMailbox {
+  private held: ConfigChange[] = [];
+  private consumer?: Subscriber<ConfigChange>;
+  private readonly sub: Subscription;
+  readonly stream = new Observable<ConfigChange>((subscriber) => {
+    const held = this.held;
+    this.held = [];
+    for (const v of held) subscriber.next(v);
+    this.consumer = subscriber;
+    return () => {
+      if (this.consumer === subscriber) this.consumer = undefined;
+    };
+  });
+
+  constructor(source: Observable<ConfigChange>) {
+    this.sub = source.subscribe((v) => (this.consumer ? this.consumer.next(v) : this.held.push(v)));
+  }
+
+  dispose(): void {
+    this.sub.unsubscribe();
   }
 }
 

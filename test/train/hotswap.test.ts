@@ -121,6 +121,51 @@ t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no b
   });
 });
 
+t.test('a swap sent between epochs is applied at the first step of the next epoch, not lost', async (t) => {
+  const dir = tempDir(t);
+  await assertNoLeak(t, 'swap between epochs', async () => {
+    const configs = new Subject<OptimizerConfig>();
+    const events = await lastValueFrom(
+      tinyPipeline({ out: dir, seed: SEED, epochs: 2, optimizer: 'sgd', configs }).pipe(
+        // At epoch 0's end no step operator is subscribed: epoch 1's is not yet running.
+        rxTap((e) => e.type === 'epochEnd' && e.epoch === 0 && configs.next(FGSGD)),
+        toArray(),
+      ),
+    );
+    const swaps = events.filter((e) => e.type === 'optimizerSwapped');
+    t.equal(swaps.length, 1, 'the swap is applied once');
+    t.match(swaps[0], { type: 'optimizerSwapped', step: 13, to: /^fgsgd/ }, 'at the first step of epoch 1');
+  });
+});
+
+t.test('scheduled swaps are applied once each, also across epochs, and a later live swap is not undone', async (t) => {
+  const dir = tempDir(t);
+  await assertNoLeak(t, 'scheduled swaps', async () => {
+    const configs = new Subject<OptimizerConfig>();
+    const events = await lastValueFrom(
+      tinyPipeline({
+        out: dir,
+        seed: SEED,
+        epochs: 3,
+        optimizer: 'sgd',
+        configs,
+        // One in epoch 0, one in epoch 2 (12 steps per epoch).
+        swaps: [
+          { step: 3, changes: { optimizer: 'fgsgd', manifolds: 'Sp+Ob+St+Euc' } },
+          { step: 30, changes: { momentum: 0.5 } },
+        ],
+      }).pipe(
+        // A live swap back to SGD in epoch 1: the step-3 swap, given again at epoch 2, must not undo it.
+        rxTap((e) => e.type === 'batchEnd' && e.step === 16 && configs.next({ ...SGD })),
+        toArray(),
+      ),
+    );
+    const swaps = events.filter((e): e is Extract<TrainEvent, { type: 'optimizerSwapped' }> => e.type === 'optimizerSwapped');
+    t.same(swaps.map((e) => e.step), [4, 17, 31], 'step 3 (scheduled), 16 (live), 30 (scheduled), each once');
+    t.match(swaps[2], { from: /^sgd/, to: /^sgd .*momentum=0\.5/ }, 'the step-30 swap applies to SGD, the configuration in use');
+  });
+});
+
 t.test('the momentum is carried over and tangent after a swap', async (t) => {
   await assertNoLeak(t, 'swaps', async () => {
     const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
