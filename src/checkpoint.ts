@@ -17,14 +17,38 @@
  * disposes its temporaries itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic.js';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { writeFileAtomic, type FileLayer } from './atomic.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Position } from './events.js';
 import type { OptimizerState } from './train/optimizer.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
+/** The checkpoint before the latest, kept until the latest is durable: the fallback when it is damaged. */
+export const PREVIOUS_CHECKPOINT_FILE = 'checkpoint.prev.ckpt';
+
+/** How often a run checkpoints besides epoch ends and its end: every N steps, or every so many seconds. */
+export type CheckpointInterval = { steps: number } | { seconds: number };
+
+/** The default: every 5 minutes (plus every epoch end and the end of the run). */
+export const DEFAULT_CHECKPOINT_EVERY = '5m';
+
+/**
+ * `--checkpoint-every`: a number of steps (`500`), or a duration (`30s`, `5m`, `1h`; a fraction is
+ * fine, `0.5s`). Throws an Error saying what it accepts.
+ */
+export function parseCheckpointEvery(text: string | number): CheckpointInterval {
+  const s = String(text).trim();
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(s);
+  if (m) {
+    const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
+    if (seconds > 0) return { seconds };
+  } else if (/^\d+$/.test(s) && Number(s) >= 1) {
+    return { steps: Number(s) };
+  }
+  throw new Error(`--checkpoint-every must be a number of steps (e.g. 500) or a duration (e.g. 30s, 5m, 1h), got '${s}'`);
+}
 const MAGIC = 'FGSGDCK1';
 const FORMAT_VERSION = 1;
 
@@ -54,6 +78,10 @@ interface Header {
 
 export function checkpointPath(dir: string): string {
   return join(dir, CHECKPOINT_FILE);
+}
+
+export function previousCheckpointPath(dir: string): string {
+  return join(dir, PREVIOUS_CHECKPOINT_FILE);
 }
 
 /** Weights of `model` as typed arrays, by weight name (synchronous, so it is a consistent snapshot). */
@@ -100,8 +128,13 @@ export function digestOf(weights: Record<string, TensorData>): string {
   return h.digest('hex');
 }
 
-/** Write `ckpt` to `DIR/checkpoint.ckpt` atomically (temp file, fsync, rename). Returns the path. */
-export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<string> {
+/**
+ * Write `ckpt` to `DIR/checkpoint.ckpt` atomically (temp file, fsync, rename), keeping the one it
+ * replaces as `DIR/checkpoint.prev.ckpt` until the new one is durable: a crash at any moment leaves
+ * at least one whole checkpoint (`readLatestCheckpoint` falls back to the previous one). Returns
+ * the path. A failed write (a full disk, an I/O error) leaves both files as they were.
+ */
+export async function writeCheckpoint(dir: string, ckpt: Checkpoint, io?: FileLayer): Promise<string> {
   await mkdir(dir, { recursive: true });
   const tensors: Header['tensors'] = [];
   const chunks: Uint8Array[] = [];
@@ -134,8 +167,37 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<st
   prefix.writeUInt32LE(json.byteLength, 8);
 
   const path = checkpointPath(dir);
-  await writeFileAtomic(path, [prefix, json, ...chunks]);
+  // The previous checkpoint moves aside only once the new bytes are on disk, and the new one
+  // takes its place by a rename: a crash between the two renames leaves only the previous one.
+  await writeFileAtomic(path, [prefix, json, ...chunks], async () => {
+    try {
+      await rename(path, previousCheckpointPath(dir));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }, io);
   return path;
+}
+
+/**
+ * The latest whole checkpoint of `dir`: `checkpoint.ckpt`, or, when that one is missing, truncated
+ * or corrupt, `checkpoint.prev.ckpt`; `warning` then names both and why. Throws when neither can be
+ * read (the message says what was found).
+ */
+export async function readLatestCheckpoint(dir: string): Promise<{ checkpoint: Checkpoint; path: string; warning?: string }> {
+  const latest = checkpointPath(dir);
+  try {
+    return { checkpoint: await readCheckpoint(latest), path: latest };
+  } catch (e) {
+    const previous = previousCheckpointPath(dir);
+    let checkpoint: Checkpoint;
+    try {
+      checkpoint = await readCheckpoint(previous);
+    } catch {
+      throw e;
+    }
+    return { checkpoint, path: previous, warning: `${latest} cannot be used (${(e as Error).message}); resuming from the previous checkpoint, ${previous} (step ${checkpoint.position.step})` };
+  }
 }
 
 /** Read `DIR/checkpoint.ckpt` (or a file path), checking magic, version and the sha256. */

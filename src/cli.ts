@@ -7,7 +7,7 @@
  *           [--schedule constant|step|cosine|robbins-monro] [--momentum X] [--weight-decay X]
  *           [--radius init|data[:BAND]|bound:B] [--radius-layer LAYER=POLICY[,...]]
  *           [--step-rule adaptive|adaptive-stored|fixed] [--group-size N] [--lambda-floor X]
- *           [--lambda-every N] [--bound B] [--batch N] [--out DIR] [--resume DIR] [--checkpoint-every N] [--strict]
+ *           [--lambda-every N] [--bound B] [--batch N] [--out DIR] [--resume DIR] [--checkpoint-every N|30s|5m] [--strict]
  *           [--no-progress]
  *     fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
  *
@@ -43,6 +43,7 @@ import { loadPipeline, type Registry } from './registry.js';
 import { makeShards } from './data/make_shards.js';
 import { assertNoUnfinishedRun, resolveResume, runPipeline, type RunOptions } from './train/run.js';
 import { parseSwap } from './train/optimizer.js';
+import { parseCheckpointEvery } from './checkpoint.js';
 import { parseOptimizerSetting, type OptimizerSetting } from './train/optimizer_options.js';
 
 const MODEL_NAMES = MODELS.map((m) => m.name);
@@ -83,7 +84,8 @@ options:
   --batch N                 batch size
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
-  --checkpoint-every N      also checkpoint every N steps
+  --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
+                            default 5m (and always at epoch ends and at the end)
   --validation N            hold the last N training images out as a validation set (fashion-mnist, idx, default)
   --strict                  fail on unreadable samples instead of skipping them
   --overwrite               start afresh in an --out that holds an unfinished run's checkpoint
@@ -286,7 +288,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     batch: positiveInt('batch', v.batch),
     out: v.out,
     resume: v.resume,
-    checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']),
+    checkpointEvery: v['checkpoint-every'] === undefined ? undefined : usage(() => (parseCheckpointEvery(v['checkpoint-every']!), v['checkpoint-every']!)),
     validation: positiveInt('validation', v.validation),
     strict: v.strict,
     overwrite: v.overwrite,

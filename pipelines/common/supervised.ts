@@ -9,6 +9,7 @@
 import { pipe, type Observable } from 'rxjs';
 import { join } from 'node:path';
 import type { TensorBatch } from '../../src/data/types.js';
+import { DEFAULT_CHECKPOINT_EVERY, parseCheckpointEvery } from '../../src/checkpoint.js';
 import type { EvalSplit, TrainEvent } from '../../src/events.js';
 import { pullPipe, type PullObservable } from '../../src/pull.js';
 import { fit, type EpochPlan } from '../../src/train/fit.js';
@@ -62,7 +63,7 @@ export function supervised(spec: SupervisedSpec): Observable<TrainEvent> {
     }).pipe(
       renormalize({ optimizer: s.optimizer }),
       pullPipe(spec.evaluated.map((e) => evaluate({ model: s.model, ...e }))),
-      checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+      checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: parseCheckpointEvery(o.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY) }),
       saveModel({ model: s.model, dir: join(o.out, 'model') }),
       logMetrics({ dir: o.out, append: o.resume !== undefined }),
       progress({ enabled: o.progress }),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import type { TrainEvent } from '../events.js';
 import { writeFileAtomic } from '../atomic.js';
-import { readCheckpoint } from '../checkpoint.js';
+import { readLatestCheckpoint } from '../checkpoint.js';
 import { revision } from '../provenance.js';
 import { writeReport } from '../report.js';
 import type { ConfigChange, Grouping, OptimizerConfig, ScheduledSwap } from './optimizer.js';
@@ -23,7 +23,7 @@ import type { SessionOptions } from './session.js';
 import { summarize, type Summary } from './summary.js';
 import { UsageError } from '../usage.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { checkpointPath } from '../checkpoint.js';
+import { checkpointPath, previousCheckpointPath } from '../checkpoint.js';
 
 /** What a pipeline is asked to do: the CLI's options, all optional but `out`. */
 export interface RunOptions {
@@ -69,8 +69,11 @@ export interface RunOptions {
   strict?: boolean;
   /** Start afresh in an `out` that holds an unfinished run's checkpoint (the CLI refuses otherwise). */
   overwrite?: boolean;
-  /** Save a checkpoint every N steps too (default: at epoch ends and at the end). */
-  checkpointEvery?: number;
+  /**
+   * Also checkpoint every N steps (`500`) or every so long (`'30s'`, `'5m'`, `'1h'`); default
+   * `'5m'`. Checkpoints are always written at epoch ends and at the end of the run.
+   */
+  checkpointEvery?: number | string;
   /**
    * Hold the last N training samples (file order, before shuffling) out as a validation set,
    * evaluated at every epoch end besides the test set (fashion-mnist/idx/default; other pipelines refuse it).
@@ -215,7 +218,7 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
  * A saved --max-steps that the checkpoint has reached is dropped, so the resumed run goes on.
  */
 export async function resolveResume(given: Partial<RunOptions> & { resume: string }): Promise<RunOptions> {
-  const ckpt = await readCheckpoint(given.resume).catch((e: Error) => {
+  const ckpt = await readLatestCheckpoint(given.resume).then((r) => r.checkpoint).catch((e: Error) => {
     throw e.message.startsWith('no checkpoint')
       ? new UsageError(`--resume ${given.resume}: ${e.message}; to start a fresh run there, leave out --resume and give --out ${given.resume}`)
       : e;
@@ -243,8 +246,8 @@ export async function resolveResume(given: Partial<RunOptions> & { resume: strin
  * `--resume DIR` continues it, `--overwrite` starts afresh.
  */
 export function assertNoUnfinishedRun(out: string): void {
-  const ckpt = checkpointPath(out);
-  if (!existsSync(ckpt)) return;
+  const ckpt = [checkpointPath(out), previousCheckpointPath(out)].find((p) => existsSync(p));
+  if (!ckpt) return;
   let reason: unknown;
   try {
     reason = (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { reason?: unknown }).reason;

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
-import { captureWeights, readCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
+import { captureWeights, readLatestCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange, type ScheduledSwap } from './optimizer.js';
 import { RngBank } from './rngs.js';
@@ -173,7 +173,9 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     );
   }
   const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto');
-  const ckpt = options.resume ? await readCheckpoint(options.resume) : undefined;
+  const latest = options.resume ? await readLatestCheckpoint(options.resume) : undefined;
+  if (latest?.warning) log.warn({ checkpoint: latest.path }, latest.warning);
+  const ckpt = latest?.checkpoint;
   const modelOptions: ModelOptions = { inputShape: options.inputShape, numClasses: options.numClasses, seed: options.seed };
   const model = typeof options.model === 'string' ? buildModel(options.model, modelOptions) : options.model(modelOptions);
   let optimizer: TrainOptimizer | undefined;

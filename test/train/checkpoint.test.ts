@@ -134,7 +134,7 @@ t.test('NaN loss: the run stops with a clear message and keeps the last good che
         step: pipe(forwardBackward({ model: s.model }), manifoldStep({ optimizer: s.optimizer })),
       }).pipe(
         evaluate({ model: s.model, batches: testBatches(TEST) }),
-        checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: 2 }),
+        checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: { steps: 2 } }),
         logMetrics({ dir: o.out }),
       ),
     );

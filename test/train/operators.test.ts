@@ -200,7 +200,7 @@ t.test('checkpoint: saves at epoch ends, every N steps and at the end; never aft
       position, rng: {}, run: {}, weights: {}, optimizer: optimizer.getState(),
     });
     const out = await lastValueFrom(
-      events$(batchEnd(1), batchEnd(2), epochEnd(0, 2), fitEndEvent(2)).pipe(checkpoint({ dir, capture, everySteps: 2 }), toArray()),
+      events$(batchEnd(1), batchEnd(2), epochEnd(0, 2), fitEndEvent(2)).pipe(checkpoint({ dir, capture, every: { steps: 2 } }), toArray()),
     );
     const saved = out.filter((e) => e.type === 'checkpointSaved').map((e) => (e as { position: unknown }).position);
     t.same(saved, [{ epoch: 0, sampleIndex: 16, step: 2 }, { epoch: 1, sampleIndex: 0, step: 2 }], 'the fitEnd at the same position is not saved twice');

@@ -17,6 +17,7 @@ import { logMetrics } from '../../operators/logMetrics.js';
 import { progress } from '../../operators/progress.js';
 import { CLASSES, makeSamples, SIDE, testBatches, tinyNet, trainBatches } from './fixtures.js';
 import { join } from 'node:path';
+import { DEFAULT_CHECKPOINT_EVERY, parseCheckpointEvery } from '../../src/checkpoint.js';
 import { saveModel } from '../../operators/saveModel.js';
 
 export const TRAIN = makeSamples(96);
@@ -44,7 +45,7 @@ export default function tinyPipeline(o: RunOptions): Observable<TrainEvent> {
     }).pipe(
       renormalize({ optimizer: s.optimizer }),
       evaluate({ model: s.model, batches: testBatches(TEST) }),
-      checkpoint({ dir: o.out, capture: (p) => s.capture(p), everySteps: o.checkpointEvery }),
+      checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: parseCheckpointEvery(o.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY) }),
       saveModel({ model: s.model, dir: join(o.out, 'model') }),
       logMetrics({ dir: o.out, append: o.resume !== undefined }),
       progress({ enabled: o.progress }),
