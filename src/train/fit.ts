@@ -145,15 +145,21 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
         // when it is ready for it, which is after the events of the previous batch have been
         // consumed below (and by everything downstream); the stop conditions are checked then.
         const positioned = pullable<PositionedBatch<B>>(async function* (inner) {
-          const data = pullFrom(batches(plan), inner)[Symbol.asyncIterator]();
+          // Aborted on an interrupt, so that a source stalled on a slow shard or a long decode
+          // stops at once (the sources honour their signal) instead of finishing that batch.
+          const stall = new AbortController();
+          const data = pullFrom(batches(plan), AbortSignal.any([inner, stall.signal]))[Symbol.asyncIterator]();
+          let interrupted = false;
           try {
             while (!stop && !atMax()) {
               const t = performance.now();
               const pending = data.next();
               const r = await nextOrInterrupt(pending);
               if (r === INTERRUPTED) {
-                // The batch still on its way belongs to no one: dispose it when it lands.
+                // The batch still on its way belongs to no one: dispose it if it lands.
                 void pending.then((p) => !p.done && disposeBatch(p.value), () => undefined);
+                interrupted = true;
+                stall.abort();
                 return;
               }
               if (r.done) {
@@ -176,7 +182,9 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
               yield Object.assign(b, { epoch, sampleIndex: seen, stallMs }) as PositionedBatch<B>;
             }
           } finally {
-            await data.return?.();
+            // After an interrupt the source may still be inside its stalled read: do not wait for it.
+            if (interrupted) void data.return?.()?.catch(() => undefined);
+            else await data.return?.();
           }
         }, disposeBatch);
         for await (const e of pullFrom(step(positioned), signal)) {

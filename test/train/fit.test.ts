@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, pipe, take, tap as rxTap, toArray } from 'rxjs';
+import { lastValueFrom, pipe, Subject, take, tap as rxTap, toArray } from 'rxjs';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { makeSamples } from './fixtures.js';
@@ -16,6 +16,7 @@ import { pullable } from '../../src/pull.js';
 import { samplesToTensors } from '../../operators/toTensors.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';
+import { checkpoint } from '../../operators/checkpoint.js';
 import type { BatchEnd, TrainEvent } from '../../src/events.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -126,4 +127,46 @@ t.test('--max-steps on the last batch of an epoch: the epoch ends (epochEnd, cou
     );
     t.match(whole.at(-1), { type: 'fitEnd', reason: 'completed', epochs: 1 }, 'a limit equal to the whole run completes it');
   });
+});
+
+t.test('an interrupt while the data side is stalled ends the run within 2 s, with a final checkpoint; the source is told to stop', async (t) => {
+  const samples = makeSamples(40);
+  const dir = tempDir(t);
+  let aborted = false;
+  // Three batches, then a read that takes a minute (a slow shard) unless its signal aborts... and
+  // one source that ignores its signal altogether: neither may hold the run up.
+  const stalled = (honour: boolean) => () =>
+    pullable(async function* (signal) {
+      for (let i = 0; i < 3; i++) yield samplesToTensors(samples.slice(i * 8, i * 8 + 8));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 60_000);
+        timer.unref();
+        if (honour) signal.addEventListener('abort', () => ((aborted = true), clearTimeout(timer), resolve()), { once: true });
+      });
+      yield samplesToTensors(samples.slice(24, 32));
+    });
+  for (const honour of [true, false]) {
+    await assertNoLeak(t, `stalled source (${honour ? 'honours' : 'ignores'} its signal)`, async () => {
+      const interrupt = new Subject<string>();
+      let askedAt = 0;
+      const events = await lastValueFrom(
+        withSession({ ...session(), out: dir, interrupt }, (s) =>
+          fit({ session: s, batches: stalled(honour), step: step(s) }).pipe(checkpoint({ dir, capture: (p) => s.capture(p) })),
+        ).pipe(
+          rxTap((e) => {
+            if (e.type === 'batchEnd' && e.step === 3) {
+              // The stall begins once step 3's events are consumed; interrupt a little later.
+              setTimeout(() => ((askedAt = performance.now()), interrupt.next('SIGINT')), 200);
+            }
+          }),
+          toArray(),
+        ),
+      );
+      const ms = performance.now() - askedAt;
+      t.ok(ms < 2000, `ended ${ms.toFixed(0)} ms after the interrupt`);
+      t.match(events.at(-2), { type: 'fitEnd', reason: 'interrupted', steps: 3 });
+      t.match(events.at(-1), { type: 'checkpointSaved', position: { step: 3 } }, 'with a final checkpoint');
+    });
+  }
+  t.ok(aborted, 'the source that listens was aborted');
 });
