@@ -1,3 +1,4 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { TrainEvent } from '../src/events.js';
@@ -10,6 +11,12 @@ export interface LogMetricsOptions {
   file?: string;
   /** Append to an existing log (a resumed run) instead of starting it afresh (default false). */
   append?: boolean;
+  /**
+   * A resumed run's starting step: lines of the earlier segment past it (steps a killed or
+   * interrupted run took after its last checkpoint, which the resumed run takes again) are dropped
+   * before appending, so that every step is logged once.
+   */
+  resumedAt?: number;
 }
 
 /**
@@ -29,6 +36,7 @@ export interface LogMetricsOptions {
 export function logMetrics(options: LogMetricsOptions): PullOperator<TrainEvent, TrainEvent> {
   const path = join(options.dir, options.file ?? 'metrics.jsonl');
   return onDemand<TrainEvent, TrainEvent>(() => {
+    if (options.append && options.resumedAt !== undefined) dropAfter(path, options.resumedAt);
     const dest = pino.destination({ dest: path, sync: true, mkdir: true, append: options.append ?? false });
     const logger = pino({ base: null }, dest);
     return {
@@ -42,4 +50,28 @@ export function logMetrics(options: LogMetricsOptions): PullOperator<TrainEvent,
       },
     };
   });
+}
+
+/** Keep the lines of `path` whose `step` is at most `step` (and those without one); atomically. */
+function dropAfter(path: string, step: number): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return; // no log yet
+  }
+  const kept = text.split('\n').filter((line) => {
+    if (line.trim() === '') return false;
+    try {
+      const e = JSON.parse(line) as { step?: unknown; position?: { step?: unknown } };
+      const s = e.step ?? e.position?.step;
+      return typeof s !== 'number' || s <= step;
+    } catch {
+      return false; // a torn last line of a killed run
+    }
+  });
+  if (kept.length === text.split('\n').filter((l) => l.trim() !== '').length) return;
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, kept.map((l) => `${l}\n`).join(''));
+  renameSync(tmp, path);
 }

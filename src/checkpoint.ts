@@ -62,6 +62,15 @@ export interface Checkpoint {
   run: Record<string, unknown>;
   weights: Record<string, TensorData>;
   optimizer: OptimizerState;
+  /** The sums of the epoch so far, when the checkpoint is mid-epoch (the epoch's train loss and accuracy continue from them). */
+  epochTotals?: EpochTotals;
+}
+
+/** A training epoch's running sums: loss and correct predictions summed over its samples. */
+export interface EpochTotals {
+  lossSum: number;
+  correctSum: number;
+  images: number;
 }
 
 interface Header {
@@ -72,6 +81,7 @@ interface Header {
   rng: Record<string, number[]>;
   run: Record<string, unknown>;
   optimizer: Omit<OptimizerState, 'tensors'>;
+  epochTotals?: EpochTotals;
   tensors: { group: 'weights' | 'optimizer'; name: string; dtype: 'float32' | 'int32'; shape: number[]; offset: number; bytes: number }[];
   sha256: string;
 }
@@ -158,6 +168,7 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint, io?: FileLa
     rng: ckpt.rng,
     run: ckpt.run,
     optimizer,
+    ...(ckpt.epochTotals ? { epochTotals: ckpt.epochTotals } : {}),
     tensors,
     sha256: hash.digest('hex'),
   };
@@ -242,5 +253,6 @@ export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
     run: header.run,
     weights,
     optimizer: { ...header.optimizer, tensors: slots },
+    ...(header.epochTotals ? { epochTotals: header.epochTotals } : {}),
   };
 }

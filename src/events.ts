@@ -139,7 +139,11 @@ export interface EpochEnd {
   type: 'epochEnd';
   epoch: number;
   step: number;
-  /** Mean training loss and accuracy over the batches of this epoch trained in this process. */
+  /**
+   * Training loss and accuracy over the epoch's samples (per sample, not per batch: a short last
+   * batch weighs by its size), in training mode before each update; a resumed epoch includes the
+   * part trained before its checkpoint.
+   */
   trainLoss: number;
   trainAccuracy: number;
   images: number;

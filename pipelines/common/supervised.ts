@@ -65,7 +65,7 @@ export function supervised(spec: SupervisedSpec): Observable<TrainEvent> {
       pullPipe(spec.evaluated.map((e) => evaluate({ model: s.model, ...e }))),
       checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: parseCheckpointEvery(o.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY) }),
       saveModel({ model: s.model, dir: join(o.out, 'model') }),
-      logMetrics({ dir: o.out, append: o.resume !== undefined }),
+      logMetrics({ dir: o.out, append: o.resume !== undefined, resumedAt: s.start.step }),
       progress({ enabled: o.progress }),
     ),
   );

@@ -131,9 +131,9 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
         const te = performance.now();
         let seen = 0;
         let sourceDone = false;
-        let loss = 0;
-        let accuracy = 0;
-        let count = 0;
+        // Per-sample sums over the epoch; a resumed epoch continues the checkpoint's.
+        const totals = session.epochTotals;
+        if (epoch !== start.epoch || start.sampleIndex === 0) Object.assign(totals, { lossSum: 0, correctSum: 0, images: 0 });
         let epochImages = 0;
 
         const plan: EpochPlan = {
@@ -190,9 +190,9 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
         for await (const e of pullFrom(step(positioned), signal)) {
           if (e.type === 'batchEnd') {
             position = { epoch, sampleIndex: e.sampleIndex, step: e.step };
-            loss += e.loss;
-            accuracy += e.accuracy;
-            count++;
+            totals.lossSum += e.loss * e.images;
+            totals.correctSum += e.accuracy * e.images;
+            totals.images += e.images;
             epochImages += e.images;
             images += e.images;
           } else if (e.type === 'lossNonFinite') {
@@ -211,8 +211,8 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
           type: 'epochEnd',
           epoch,
           step: position.step,
-          trainLoss: count ? loss / count : NaN,
-          trainAccuracy: count ? accuracy / count : NaN,
+          trainLoss: totals.images ? totals.lossSum / totals.images : NaN,
+          trainAccuracy: totals.images ? totals.correctSum / totals.images : NaN,
           images: epochImages,
           ms: performance.now() - te,
           skippedSamples: skipped(),

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
-import { captureWeights, readLatestCheckpoint, restoreWeights, type Checkpoint } from '../checkpoint.js';
+import { captureWeights, readLatestCheckpoint, restoreWeights, type Checkpoint, type EpochTotals } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange, type ScheduledSwap } from './optimizer.js';
 import { RngBank } from './rngs.js';
@@ -54,6 +54,11 @@ export class Session {
    */
   readonly configs: Observable<ConfigChange>;
   private readonly swaps?: SwapMailbox;
+  /**
+   * The current epoch's running sums, kept by `fit` and saved with mid-epoch checkpoints, so that a
+   * resumed epoch's train loss and accuracy cover the whole epoch. Starts from the checkpoint's.
+   */
+  epochTotals: EpochTotals;
 
   constructor(
     readonly options: SessionOptions,
@@ -63,7 +68,9 @@ export class Session {
     readonly rngs: RngBank,
     readonly start: Position,
     readonly resumedFrom?: string,
+    startTotals?: EpochTotals,
   ) {
+    this.epochTotals = startTotals && start.sampleIndex > 0 ? { ...startTotals } : { lossSum: 0, correctSum: 0, images: 0 };
     this.interrupt$ = merge(this.interrupts, options.interrupt ?? NEVER);
     this.swaps = options.configs ? new SwapMailbox(options.configs) : undefined;
     // Scheduled swaps are given again to every subscriber: manifoldStep applies each when its step
@@ -115,6 +122,8 @@ export class Session {
       },
       weights: captureWeights(this.model),
       optimizer: this.optimizer.getState(),
+      // The epoch's sums up to `position` (fit updates them before it emits the step's event).
+      ...(position.sampleIndex > 0 ? { epochTotals: { ...this.epochTotals } } : {}),
     };
   }
 
@@ -200,7 +209,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       rngs = new RngBank(options.seed, { epoch: start.epoch, states: ckpt.rng });
       log.info({ from: options.resume, position: start }, 'resume: continuing from checkpoint');
     }
-    return new Session(options, backend, model, optimizer, rngs, start, options.resume);
+    return new Session(options, backend, model, optimizer, rngs, start, options.resume, ckpt?.epochTotals);
   } catch (e) {
     optimizer?.dispose();
     model.dispose();

@@ -9,7 +9,9 @@ import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import tinyPipeline from './tiny-pipeline.js';
 import { readCheckpoint } from '../../src/checkpoint.js';
-import type { FitEnd, TrainEvent } from '../../src/events.js';
+import type { BatchEnd, EpochEnd, FitEnd, TrainEvent } from '../../src/events.js';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { resolveResume, type RunOptions } from '../../src/train/run.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -82,5 +84,34 @@ t.test('resume from an epoch-end checkpoint continues with the next epoch', asyn
     const resumed = await run(await resolveResume({ resume: `${dir}/cut`, epochs: 2 }));
     t.match(resumed[1], { type: 'epochStart', epoch: 1, sampleIndex: 0 });
     t.equal(fitEnd(resumed).weightsDigest, whole.weightsDigest);
+  });
+});
+
+t.test('after a resume from a mid-epoch checkpoint: every step is logged once, and the epoch’s train loss and accuracy cover the whole epoch, per sample', async (t) => {
+  const dir = tempDir(t);
+  await assertNoLeak(t, 'metrics across a resume', async () => {
+    const base = { seed: 4, epochs: 2, optimizer: 'fgsgd' as const };
+    const whole = await lastValueFrom(tinyPipeline({ ...base, out: `${dir}/whole` }).pipe(toArray()));
+    // A checkpoint at step 5, the run stopped at 7 (with its final checkpoint): removing that one
+    // leaves the run as if killed at step 7, its log going to step 7, its last checkpoint at 5.
+    const out = `${dir}/cut`;
+    await lastValueFrom(tinyPipeline({ ...base, out, maxSteps: 7, checkpointEvery: 5 }).pipe(toArray()));
+    await rm(join(out, 'checkpoint.ckpt'));
+    const logged = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: number });
+    t.same(logged.filter((e) => e.type === 'batchEnd').map((e) => e.step), [1, 2, 3, 4, 5, 6, 7], 'the control: steps 6 and 7 were logged past the checkpoint');
+    // (--max-steps 7 stays recorded, and step 5 has not reached it: a larger limit lets it finish.)
+    const resumed = await lastValueFrom(tinyPipeline({ ...base, out, resume: out, maxSteps: 1000 }).pipe(toArray()));
+    const end = resumed.find((e): e is FitEnd => e.type === 'fitEnd')!;
+    t.equal(end.weightsDigest, whole.find((e): e is FitEnd => e.type === 'fitEnd')!.weightsDigest, 'same weights as the uninterrupted run');
+    const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: number });
+    const steps = lines.filter((e) => e.type === 'batchEnd').map((e) => e.step);
+    t.same(steps, Array.from({ length: 24 }, (_, i) => i + 1), 'each step logged once, in order');
+    const epochs = (es: TrainEvent[]) => es.filter((e): e is EpochEnd => e.type === 'epochEnd').map((e) => [e.epoch, e.trainLoss, e.trainAccuracy]);
+    t.same(epochs(resumed), epochs(whole), 'epoch train loss and accuracy equal the uninterrupted run’s');
+    // Per sample: the mean over the epoch's samples of the per-batch means weighted by batch size.
+    const batches = whole.filter((e): e is BatchEnd => e.type === 'batchEnd' && e.epoch === 0);
+    const n = batches.reduce((a, e) => a + e.images, 0);
+    const wantLoss = batches.reduce((a, e) => a + e.loss * e.images, 0) / n;
+    t.ok(Math.abs((whole.find((e): e is EpochEnd => e.type === 'epochEnd')!.trainLoss) - wantLoss) < 1e-9, 'trainLoss is the per-sample mean');
   });
 });

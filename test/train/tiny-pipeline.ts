@@ -47,7 +47,7 @@ export default function tinyPipeline(o: RunOptions): Observable<TrainEvent> {
       evaluate({ model: s.model, batches: testBatches(TEST) }),
       checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: parseCheckpointEvery(o.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY) }),
       saveModel({ model: s.model, dir: join(o.out, 'model') }),
-      logMetrics({ dir: o.out, append: o.resume !== undefined }),
+      logMetrics({ dir: o.out, append: o.resume !== undefined, resumedAt: s.start.step }),
       progress({ enabled: o.progress }),
     ),
   );
