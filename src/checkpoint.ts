@@ -17,7 +17,7 @@
  * disposes its temporaries itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { writeFileAtomic, type FileLayer } from './atomic.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -187,6 +187,8 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint, io?: FileLa
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }, io);
+  // Temporary files of earlier writes that a kill cut short (one writer per run directory).
+  for (const f of await readdir(dir)) if (f.startsWith(`${CHECKPOINT_FILE}.tmp-`)) await rm(join(dir, f), { force: true });
   return path;
 }
 

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { readCheckpoint } from '../../src/checkpoint.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -89,4 +89,69 @@ t.test('killed mid-run and resumed = uninterrupted', async (t) => {
     t.equal(resumed.status, 0, resumed.stderr);
     t.equal(await digestOf(out), reference, 'same weights digest as the uninterrupted run');
   });
+});
+
+t.test('kill anywhere: SIGKILLed at 10 random moments, one of them inside a checkpoint write, resumed each time = uninterrupted', async (t) => {
+  const dir = tempDir(t);
+  const whole = run('train', PIPELINE, ...ARGS, '--out', `${dir}/whole`);
+  t.equal(whole.status, 0, whole.stderr);
+  const reference = await digestOf(`${dir}/whole`);
+  const out = `${dir}/run`;
+  // A checkpoint at every step, so that most moments are close to (or inside) a write.
+  const args = [...ARGS.filter((a, i) => a !== '--checkpoint-every' && ARGS[i - 1] !== '--checkpoint-every'), '--checkpoint-every', '1'];
+  let seed = 2026;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  /** Start (fresh, or resuming when a checkpoint exists) and SIGKILL when `when` says so. */
+  const attempt = (when: (child: ReturnType<typeof spawn>) => void) =>
+    new Promise<NodeJS.Signals | null>((resolve, reject) => {
+      const resume = existsSync(`${out}/checkpoint.ckpt`) || existsSync(`${out}/checkpoint.prev.ckpt`);
+      const argv = resume ? ['train', PIPELINE, '--resume', out] : ['train', PIPELINE, ...args, '--out', out, '--overwrite'];
+      const child = spawn(process.execPath, [BIN, ...argv], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+      when(child);
+      child.on('error', reject);
+      child.on('exit', (_code, sig) => resolve(sig));
+    });
+  const stepsLogged = () => Math.max(0, ...metrics(out).filter((e) => e.type === 'batchEnd').map((e) => e.step ?? 0));
+  let killed = 0;
+  // Nine kills at random steps ahead of where the run stands (and a random few ms after).
+  for (let i = 0; i < 9; i++) {
+    const from = stepsLogged();
+    const target = from + 1 + Math.floor(random() * 10);
+    const delay = Math.floor(random() * 15);
+    const sig = await attempt((child) => {
+      const poll = setInterval(() => {
+        if (stepsLogged() >= target) {
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGKILL'), delay);
+        }
+      }, 2);
+      child.on('exit', () => clearInterval(poll));
+    });
+    if (sig === 'SIGKILL') killed++;
+  }
+  mkdirSync(out, { recursive: true });
+  // Then kill as soon as a checkpoint's temporary file appears: inside a write (tried until it lands).
+  let midWrite = false;
+  for (let i = 0; i < 8 && !midWrite; i++) {
+    const sig = await attempt((child) => {
+      const watcher = watch(out, (_event, name) => {
+        if (name?.startsWith('checkpoint.ckpt.tmp-') && child.exitCode === null) {
+          child.kill('SIGKILL');
+          watcher.close();
+        }
+      });
+      child.on('exit', () => watcher.close());
+    });
+    if (sig === 'SIGKILL') {
+      killed++;
+      midWrite = readdirSync(out).some((f) => f.startsWith('checkpoint.ckpt.tmp-'));
+    }
+  }
+  t.ok(killed >= 10, `${killed} SIGKILLs`);
+  t.ok(midWrite, 'one of them left a half-written checkpoint behind');
+  // Resume to the end.
+  const last = run('train', PIPELINE, '--resume', out);
+  t.equal(last.status, 0, last.stderr);
+  t.equal(await digestOf(out), reference, 'same weights digest as the uninterrupted run');
+  t.notOk(readdirSync(out).some((f) => f.includes('.tmp-')), 'the half-written files were cleared by later writes');
 });
