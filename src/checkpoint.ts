@@ -17,7 +17,7 @@
  * disposes its temporaries itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { writeFileAtomic, type FileLayer } from './atomic.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -178,18 +178,30 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint, io?: FileLa
   prefix.writeUInt32LE(json.byteLength, 8);
 
   const path = checkpointPath(dir);
-  // The previous checkpoint moves aside only once the new bytes are on disk, and the new one
-  // takes its place by a rename: a crash between the two renames leaves only the previous one.
-  await writeFileAtomic(path, [prefix, json, ...chunks], async () => {
-    try {
-      await rename(path, previousCheckpointPath(dir));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }, io);
+  // Once the new bytes are on disk, the current checkpoint is linked (or copied) to
+  // checkpoint.prev.ckpt, and the new one replaces it by a rename: at every moment both names hold
+  // a whole checkpoint (or, before the second checkpoint, the latest alone).
+  await writeFileAtomic(path, [prefix, json, ...chunks], () => keepPrevious(dir), io);
   // Temporary files of earlier writes that a kill cut short (one writer per run directory).
-  for (const f of await readdir(dir)) if (f.startsWith(`${CHECKPOINT_FILE}.tmp-`)) await rm(join(dir, f), { force: true });
+  for (const f of await readdir(dir)) {
+    if (f.startsWith(`${CHECKPOINT_FILE}.tmp-`) || f.startsWith(`${PREVIOUS_CHECKPOINT_FILE}.tmp-`)) await rm(join(dir, f), { force: true });
+  }
   return path;
+}
+
+/** Make `checkpoint.prev.ckpt` a copy of the current `checkpoint.ckpt` (a hard link where the file system allows), atomically. */
+async function keepPrevious(dir: string): Promise<void> {
+  const current = checkpointPath(dir);
+  const tmp = `${previousCheckpointPath(dir)}.tmp-${process.pid}`;
+  await rm(tmp, { force: true });
+  try {
+    await link(current, tmp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // the first checkpoint: nothing to keep
+    await copyFile(current, tmp);
+  }
+  await rename(tmp, previousCheckpointPath(dir));
 }
 
 /**

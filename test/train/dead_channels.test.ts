@@ -78,7 +78,7 @@ t.test('DeadChannelCounter: one killed channel is dead, the control has none; no
       const probe = deadChannelProbe(model)!;
       const counter = new DeadChannelCounter(probe);
       for (const b of await lastValueFrom(batches().pipe(toArray()))) {
-        counter.add(b.x);
+        await counter.add(b.x);
         tf.dispose([b.x, b.y]);
       }
       t.same(counter.result(), { layer: 'conv1', dead, channels: FILTERS }, `kill ${kill}`);
