@@ -217,7 +217,9 @@ export async function writeReport(dir: string): Promise<string> {
   const norms = summary.maxNormByGroupKind as Record<string, { frobenius: number; spectral: number }> | undefined;
   if (norms && Object.keys(norms).length) {
     lines.push('## Final norm bounds', '', '| manifold | max Frobenius | max spectral |', '|---|---|---|');
-    for (const [k, n] of Object.entries(norms)) lines.push(`| ${k} | ${n.frobenius.toFixed(4)} | ${n.spectral.toFixed(4)} |`);
+    // A diverged run's norms are NaN, which summary.json stores as null.
+    const norm = (v: number | null) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : 'not finite');
+    for (const [k, n] of Object.entries(norms)) lines.push(`| ${k} | ${norm(n.frobenius)} | ${norm(n.spectral)} |`);
     lines.push('');
   }
   const path = join(dir, 'report.md');

@@ -155,3 +155,20 @@ t.test('kill anywhere: SIGKILLed at 10 random moments, one of them inside a chec
   t.equal(await digestOf(out), reference, 'same weights digest as the uninterrupted run');
   t.notOk(readdirSync(out).some((f) => f.includes('.tmp-')), 'the half-written files were cleared by later writes');
 });
+
+t.test('the binary: SIGINT writes a final checkpoint and exits 130; a non-finite loss exits 1 with its reason and a whole report', async (t) => {
+  const dir = tempDir(t);
+  const r = await killWhen(`${dir}/int`, 'SIGINT', (m) => m.some((e) => e.type === 'batchEnd' && e.step! >= 5));
+  t.equal(r.code, 130, r.stderr);
+  t.match(r.stderr, /SIGINT: stopping at the next step boundary/);
+  const last = Math.max(...metrics(`${dir}/int`).filter((e) => e.type === 'batchEnd').map((e) => e.step!));
+  t.equal((await readCheckpoint(`${dir}/int`)).position.step, last, 'the final checkpoint holds the last step trained');
+
+  // lr 1e30: the first update sends the weights to ±∞, the second loss is not finite.
+  const nan = run('train', PIPELINE, '--backend', 'wasm', '--optimizer', 'sgd', '--lr', '1e30', '--epochs', '1', '--no-progress', '--out', `${dir}/nan`);
+  t.equal(nan.status, 1, 'exit 1');
+  t.match(nan.stderr, /fgsgd: loss became non-finite after epoch 0, sample \d+, step \d+; that step was not applied and the last good checkpoint is kept/);
+  t.notMatch(nan.stderr, /report:/, 'the report is written (no error while writing it)');
+  t.match(await readFile(`${dir}/nan/report.md`, 'utf8'), /not finite/, 'and says the norms are not finite');
+  t.equal(JSON.parse(await readFile(`${dir}/nan/summary.json`, 'utf8')).reason, 'nonFiniteLoss');
+});
