@@ -1,9 +1,10 @@
 import t from 'tap';
+import { crc32, deflateSync } from 'node:zlib';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { from, take, throwError, concat } from 'rxjs';
-import { decodeImage, decodeSample } from '../../src/data/decode.js';
+import { decodeImage, decodeSample, DEFAULT_LIMIT_INPUT_PIXELS } from '../../src/data/decode.js';
 import { DecodePool, DecodeWorkerError } from '../../src/data/decode_pool.js';
 import { ImageDecodeError, ImageTooLargeError } from '../../src/data/errors.js';
 import { createSkipCounter, type EncodedSample, type SkipCounter } from '../../src/data/types.js';
@@ -63,6 +64,27 @@ t.test('a decompression bomb is refused by limitInputPixels, and the error says 
   t.match(e.message, 'bomb.png: image refused: 2000×2000 = 4000000 pixels exceeds limitInputPixels 1000000');
   t.match(e.message, 'decompression-bomb');
   t.same((await decodeImage(bomb, 'bomb.png', { limitInputPixels: 4_000_000, size: [2, 2] })).shape, [2, 2, 3], 'allowed at the limit');
+});
+
+t.test('the default limit (8192² pixels) refuses a bomb that names no limit', async (t) => {
+  // A PNG header claiming 8193×8193 pixels: refused from its header, before any pixel is decoded.
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(8193, 0);
+  ihdr.writeUInt32BE(8193, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const header = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1))), chunk('IEND', Buffer.alloc(0))]);
+  const e = await decodeImage(header, 'huge.png').catch((e) => e);
+  t.type(e, ImageTooLargeError, 'refused with the default limit');
+  t.equal(e.limitInputPixels, DEFAULT_LIMIT_INPUT_PIXELS);
+  t.match(e.message, `huge.png: image refused: 8193×8193 = ${8193 * 8193} pixels exceeds limitInputPixels ${8192 * 8192}`);
 });
 
 t.test('decodeSample reads bytes or a path', async (t) => {

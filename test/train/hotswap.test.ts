@@ -166,6 +166,45 @@ t.test('scheduled swaps are applied once each, also across epochs, and a later l
   });
 });
 
+t.test('hot-swap buffer rules: Euclidean parameters keep their momentum exactly; momentum 0 drops every buffer', async (t) => {
+  await assertNoLeak(t, 'buffer rules', async () => {
+    const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 2 });
+    const opt = new TrainOptimizer(model, SGD, 1);
+    const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', 4);
+    const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const train = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        opt.observe(x);
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+        opt.applyGradients(grads);
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    };
+    const momentum = () => Object.fromEntries(Object.entries(opt.getState().tensors).filter(([k]) => k.endsWith('/momentum')).map(([k, v]) => [k, Array.from(v.data)]));
+    train(3);
+    const sgd = momentum();
+    const biases = Object.keys(sgd).filter((k) => k.includes('bias'));
+    t.ok(biases.length > 0 && biases.every((k) => sgd[k]!.some((v) => v !== 0)), `SGD has bias momentum (${biases.join(', ')})`);
+    opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
+    const fg = momentum();
+    for (const k of biases) t.same(fg[k], sgd[k], `${k}: the Euclidean parameter's momentum is kept bit for bit`);
+    const kernels = Object.keys(sgd).filter((k) => !k.includes('bias'));
+    t.ok(kernels.some((k) => fg[k] && fg[k]!.some((v, i) => v !== sgd[k]![i])), 'the constrained kernels’ momentum is projected (the control: it changes)');
+    opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St', momentum: 0 });
+    t.same(momentum(), {}, 'momentum 0: no buffer is kept');
+    train(1);
+    t.same(momentum(), {}, 'and none is made while it stays 0');
+    opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
+    train(1);
+    const restarted = momentum();
+    t.ok(Object.keys(restarted).length > 0, 'momentum back on: buffers start again from the next gradient');
+    tf.dispose([x, y]);
+    opt.dispose();
+    model.dispose();
+  });
+});
+
 t.test('the momentum is carried over and tangent after a swap', async (t) => {
   await assertNoLeak(t, 'swaps', async () => {
     const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
