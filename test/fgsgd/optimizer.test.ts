@@ -74,6 +74,17 @@ t.test('a NaN or Inf gradient skips only its group, counts it, and keeps the poi
     const { v, grouping, k } = freeKernel('nan_kernel', shape, 'Sp');
     const opt = new FGSGD(grouping, { lr: 0.1, momentum: 0.5, step: 'fixed', radius: 'bound:1' });
     opt.project();
+    // One clean step first, so that every group has a momentum buffer.
+    const warm = tf.randomNormal(shape, 0, 1, 'float32', 8);
+    opt.applyGradients({ [v.name]: warm });
+    warm.dispose();
+    const momentumOf = () => {
+      const st = opt.getState();
+      const m = Float32Array.from(st.tensors[`${k.weightName}/momentum`]!.dataSync());
+      tf.dispose(Object.values(st.tensors));
+      return m;
+    };
+    const bufferBefore = momentumOf();
     const before = Float32Array.from(v.dataSync());
     const g = Float32Array.from(tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', 9).dataSync()));
     // Component (c = 1, d = 2), element (0, 0): flat index ((0·3 + 0)·4 + 1)·6 + 2.
@@ -96,6 +107,20 @@ t.test('a NaN or Inf gradient skips only its group, counts it, and keeps the poi
       }
     }
     t.ok(frozen, 'the groups with a non-finite gradient are unchanged');
+    // Their momentum too; every other group's buffer took the step.
+    const bufferAfter = momentumOf();
+    let bufferKept = true;
+    let bufferMoved = 0;
+    for (let p = 0; p < plan.order.length; p++) {
+      const n = plan.order[p]!;
+      for (let e = 0; e < m; e++) {
+        const f = plan.flatIndex[p * m + e]!;
+        if (badGroups.has(k.groupOf[n]!)) bufferKept &&= bufferAfter[f] === bufferBefore[f];
+        else if (bufferAfter[f] !== bufferBefore[f]) bufferMoved++;
+      }
+    }
+    t.ok(bufferKept, 'the skipped groups keep their momentum buffer bit for bit');
+    t.ok(bufferMoved > 0.9 * (after.length - badGroups.size * 3 * m), 'the other groups’ buffers changed');
     t.ok(movedOthers > 0.9 * (after.length - badGroups.size * 3 * m), 'the other groups moved');
     t.equal(opt.skippedGroupUpdates, 2, 'two group updates were skipped and counted');
     const norms = componentNorms(v);
