@@ -168,19 +168,7 @@ t.test('scheduled swaps are applied once each, also across epochs, and a later l
 
 t.test('hot-swap buffer rules: Euclidean parameters keep their momentum exactly; momentum 0 drops every buffer', async (t) => {
   await assertNoLeak(t, 'buffer rules', async () => {
-    const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 2 });
-    const opt = new TrainOptimizer(model, SGD, 1);
-    const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', 4);
-    const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-    const train = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        opt.observe(x);
-        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-        opt.applyGradients(grads);
-        tf.dispose([value, ...Object.values(grads)]);
-      }
-    };
+    const { model, opt, x, y, train } = optimizerOnOneBatch(2, 4);
     const momentum = () => Object.fromEntries(Object.entries(opt.getState().tensors).filter(([k]) => k.endsWith('/momentum')).map(([k, v]) => [k, Array.from(v.data)]));
     train(3);
     const sgd = momentum();
@@ -207,19 +195,7 @@ t.test('hot-swap buffer rules: Euclidean parameters keep their momentum exactly;
 
 t.test('the momentum is carried over and tangent after a swap', async (t) => {
   await assertNoLeak(t, 'swaps', async () => {
-    const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: 1 });
-    const opt = new TrainOptimizer(model, SGD, 1);
-    const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', 3);
-    const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-    const train = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        opt.observe(x);
-        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-        opt.applyGradients(grads);
-        tf.dispose([value, ...Object.values(grads)]);
-      }
-    };
+    const { model, opt, x, y, train } = optimizerOnOneBatch(1, 3);
     train(3);
     opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
     const afterSgd = maxTangentResidual(opt);
@@ -281,3 +257,21 @@ t.test('--swap STEP:key=value from the CLI equals the same swap made from code, 
   t.throws(() => parseSwap('5:lr=-1'), /lr must be a positive number, got '-1'/);
   t.same(applySwap({ optimizer: 'sgd', lr: SCHEDULE, momentum: 0.9 }, { lr: 0.2 }).lr, { ...SCHEDULE, lr: 0.2 }, 'lr sets the peak; the schedule is kept');
 });
+
+/** An SGD TrainOptimizer on a tiny net, and `train(n)`: n steps on one fixed batch. */
+function optimizerOnOneBatch(modelSeed: number, dataSeed: number) {
+  const model = tinyNet({ inputShape: [SIDE, SIDE, 1], numClasses: CLASSES, seed: modelSeed });
+  const opt = new TrainOptimizer(model, SGD, 1);
+  const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', dataSeed);
+  const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const train = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      opt.observe(x);
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+      opt.applyGradients(grads);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+  };
+  return { model, opt, x, y, train };
+}
