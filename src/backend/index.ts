@@ -9,7 +9,7 @@
  * `webgpu` (`@tensorflow/tfjs-backend-webgpu` on Dawn, the `webgpu` package: Vulkan on Linux, Metal
  * on macOS, D3D12 on Windows) is chosen by name only, for now (see `AUTO_ORDER`). It reports its
  * adapter; a software one (Mesa's llvmpipe/lavapipe, SwiftShader) is correct but slower than
- * wasm, which is logged, and is refused when `loadWebgpu` is asked on behalf of 'auto'.
+ * wasm, which is logged. When 'auto' takes webgpu, it should prefer it only on a hardware adapter.
  *
  * Naming a backend explicitly never falls back: if it cannot load, the error names the package to
  * install.
@@ -135,11 +135,8 @@ export function isSoftwareAdapter(info: Pick<GpuAdapterInfo, 'vendor' | 'archite
 
 let webgpuAdapter: GpuAdapterInfo | undefined;
 
-/**
- * WebGPU through Dawn (the `webgpu` package) and tfjs-backend-webgpu, both optional dependencies.
- * With `auto`, a software adapter is refused (it is slower than wasm).
- */
-async function loadWebgpu(auto: boolean): Promise<void> {
+/** WebGPU through Dawn (the `webgpu` package) and tfjs-backend-webgpu, both optional dependencies. */
+async function loadWebgpu(): Promise<void> {
   let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
@@ -163,9 +160,6 @@ async function loadWebgpu(auto: boolean): Promise<void> {
   const fallback = info.isFallbackAdapter === true || (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   webgpuAdapter = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, software: false };
   webgpuAdapter.software = isSoftwareAdapter(webgpuAdapter, fallback);
-  if (auto && webgpuAdapter.software) {
-    throw new BackendError(`the WebGPU adapter is a software one (${info.description || info.device}), slower than wasm; --backend webgpu uses it anyway`);
-  }
   try {
     await import('@tensorflow/tfjs-backend-webgpu');
   } catch (e) {
@@ -181,7 +175,7 @@ async function loadCpu(): Promise<void> {
   }
 }
 
-const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
+const LOADERS: Record<ConcreteBackend, () => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
   webgpu: loadWebgpu,
@@ -212,7 +206,7 @@ export async function initBackend(name: BackendName | string = 'auto'): Promise<
   const candidates = asked === 'auto' ? AUTO_ORDER : [asked];
   for (const candidate of candidates) {
     try {
-      await LOADERS[candidate](asked === 'auto');
+      await LOADERS[candidate]();
       await tf.ready();
       current = { name: candidate, tfBackend: tf.getBackend(), skipped, ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}) };
       log.info({ backend: candidate, asked, skipped }, `backend: using '${candidate}'`);
