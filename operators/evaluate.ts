@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Observable } from 'rxjs';
 import type { EvalEnd, EvalSplit, TrainEvent } from '../src/events.js';
-import { pullFrom } from '../src/pull.js';
 import { DeadChannelCounter, deadChannelProbe, type DeadChannelProbe } from '../src/train/dead_channels.js';
 import type { Batch } from '../src/train/fit.js';
-import { onDemand, type PullOperator } from '../src/pull.js';
+import { onDemand, pullFrom, type PullOperator } from '../src/pull.js';
 
 export interface EvaluateOptions {
   model: tf.LayersModel;

@@ -25,7 +25,7 @@ export { DEFAULT_MANIFOLDS, DEFAULT_STRATEGY };
 import { DEFAULT_STEP_RULE, FGSGD, type FGSGDConfig, type FGSGDStateJson, type StepRule } from '../fgsgd/optimizer.js';
 import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
 import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
-import { scheduleAt, toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
+import { toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
 import type { NormsByGroupKind } from '../events.js';
 import { isOptimizerSetting, parseOptimizerSetting, type OptimizerSetting } from './optimizer_options.js';
 
@@ -221,11 +221,6 @@ export class TrainOptimizer {
   /** Steps applied so far (over resumes); the next step is `step + 1`. */
   get step(): number {
     return this.fgsgd.iterations;
-  }
-
-  /** Learning rate the next step uses. */
-  lr(): number {
-    return scheduleAt(this.cfg.lr, this.step);
   }
 
   /** The underlying FG-SGD optimizer (for tests and tools; the trainer does not need it). */
