@@ -129,7 +129,7 @@ t.test('unknown grids, bad grid files and bad sweep options: one line on stderr,
     'shapeless.mjs': `export const grid = { name: 'x', pipeline: 'default', base: {}, configs: [] };\n`,
   });
   const cases: [string[], number, RegExp][] = [
-    [['sweep', 'nope', '--seeds', '1'], 1, /^fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, paper-bn-lr, long, settings, before, smoke \(or give a grid file\)\n$/],
+    [['sweep', 'nope', '--seeds', '1'], 1, /^fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, paper-bn-lr, long, long-bn, settings, before, smoke \(or give a grid file\)\n$/],
     [['sweep', join(dir, 'typo.mjs'), '--seeds', '1', '--out', join(dir, 'o')], 1, /^fgsgd: grid 'typo', run a\/seed-1: unknown option '--weight_decay'/],
     [['sweep', join(dir, 'empty.mjs'), '--seeds', '1'], 1, /must export a Grid as its default export or as 'grid'/],
     [['sweep', join(dir, 'shapeless.mjs'), '--seeds', '1'], 1, /its grid has no 'configs'/],
@@ -151,7 +151,7 @@ t.test('unknown grids, bad grid files and bad sweep options: one line on stderr,
   // The same through the command itself: exit code and stderr.
   const r = fgsgd('sweep', 'nope', '--seeds', '1');
   t.equal(r.status, 1);
-  t.equal(r.stderr, "fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, paper-bn-lr, long, settings, before, smoke (or give a grid file)\n");
+  t.equal(r.stderr, "fgsgd: unknown grid 'nope'; built-in grids: paper, paper-bn, paper-bn-lr, long, long-bn, settings, before, smoke (or give a grid file)\n");
   const help = fgsgd('sweep', '--help');
   t.equal(help.status, 0);
   t.match(help.stdout, /usage: fgsgd sweep <grid name or file> --seeds N/);
