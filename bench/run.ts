@@ -34,6 +34,8 @@ export interface BenchOptions {
   warmup: number;
   /** Time budget per (model, backend), in seconds. */
   budgetSeconds: number;
+  /** Steps of the `soak` section. */
+  soakSteps: number;
   /** Results JSON path (absolute). */
   out: string;
   /** Path of torch_step.py, when given with --reference. */
@@ -50,12 +52,13 @@ export class BenchArgsError extends Error {
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --sections a,b     sections to run (default: all): ${sectionNames().join(', ')}
+  --sections a,b     sections to run: ${sectionNames().join(', ')} (default: all but ${SECTIONS.filter((s) => s.optIn).map((s) => s.name).join(', ')})
   --models a,b       models (default: cnn-small,resnet20)
   --backends a,b     backends to try (default: ${DEFAULT_BACKENDS.join(',')}); one that cannot load is listed as skipped
   --steps N          timed steps per model and backend (default 10; fewer if the budget is short, at least 1)
   --warmup N         warm-up steps (default 2)
   --budget S         seconds per model and backend (default 60)
+  --soak-steps N     steps of the soak section (default 10000)
   --out FILE         results JSON (default bench/out/results.json, which git ignores)
   --reference PATH   PyTorch reference script (default: env FGSGD_TORCH_REFERENCE, else bench/reference/torch_step.py)
   --skip-torch       do not run the PyTorch reference
@@ -89,6 +92,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
         steps: { type: 'string' },
         warmup: { type: 'string' },
         budget: { type: 'string' },
+        'soak-steps': { type: 'string' },
         out: { type: 'string' },
         reference: { type: 'string' },
         'skip-torch': { type: 'boolean', default: false },
@@ -98,7 +102,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
   } catch (e) {
     throw new BenchArgsError((e as Error).message.split('\n')[0]!);
   }
-  const sections = list(values.sections) ?? sectionNames();
+  const sections = list(values.sections) ?? SECTIONS.filter((s) => !s.optIn).map((s) => s.name);
   for (const s of sections) {
     if (!sectionNames().includes(s)) throw new BenchArgsError(`unknown section '${s}'; valid sections: ${sectionNames().join(', ')}`);
   }
@@ -116,6 +120,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
     steps: int('steps', values.steps, 10, 1),
     warmup: int('warmup', values.warmup, 2, 0),
     budgetSeconds: budget,
+    soakSteps: int('soak-steps', values['soak-steps'], 10_000, 1),
     out: resolve(cwd, values.out ?? resolve(REPO_ROOT, 'bench', 'out', 'results.json')),
     reference: values.reference === undefined ? undefined : resolve(cwd, values.reference),
     skipTorch: values['skip-torch'],

@@ -1,6 +1,6 @@
 /**
  * The benchmark's sections, in one registry. `bench/run.ts` runs the sections named by
- * `--sections` (all of them by default) in the order listed here, prints each one's text and
+ * `--sections` (by default all but the `optIn` ones) in the order listed here, prints each one's text and
  * gathers each one's `data` into the results JSON under its name.
  *
  * To add a section: write `bench/sections/<name>.ts` exporting an async function that takes a
@@ -40,6 +40,8 @@ export interface Section {
   name: string;
   /** One line for `--help`. */
   description: string;
+  /** Run only when `--sections` names it (a long section). */
+  optIn?: boolean;
   run(ctx: BenchContext): Promise<SectionResult>;
 }
 
@@ -58,6 +60,12 @@ export const SECTIONS: readonly Section[] = [
     name: 'pipeline',
     description: "the data stages' samples/s on PNG files against cnn-small's demand on wasm, and the trainer's stall share end to end",
     run: async (ctx) => (await import('./pipeline.js')).benchPipeline(ctx),
+  },
+  {
+    name: 'soak',
+    description: 'tensor count and RSS over a 10,000-step run of the default pipeline (several minutes; only when named)',
+    optIn: true,
+    run: async (ctx) => (await import('./soak.js')).benchSoak(ctx),
   },
 ];
 

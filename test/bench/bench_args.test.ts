@@ -5,7 +5,8 @@ import { BenchArgsError, DEFAULT_BACKENDS, parseBenchArgs, REPO_ROOT } from '../
 
 t.test('defaults', (t) => {
   const o = parseBenchArgs([], '/tmp');
-  t.same(o.sections, ['train-step', 'fgsgd-update', 'pipeline']);
+  t.same(o.sections, ['train-step', 'fgsgd-update', 'pipeline'], 'every section but the opt-in soak');
+  t.equal(o.soakSteps, 10_000);
   t.equal(o.models, null, 'each section picks its own models');
   t.same(o.backends, [...DEFAULT_BACKENDS]);
   t.same(o.backends, ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
@@ -31,6 +32,9 @@ t.test('options', (t) => {
   t.equal(o.reference, '/tmp/ref.py');
   t.equal(o.skipTorch, true);
   t.equal(parseBenchArgs(['-h']).help, true);
+  const soak = parseBenchArgs(['--sections', 'soak,pipeline', '--soak-steps', '300']);
+  t.same(soak.sections, ['pipeline', 'soak'], 'an opt-in section runs when named, in registry order');
+  t.equal(soak.soakSteps, 300);
   t.end();
 });
 
@@ -44,7 +48,8 @@ t.test('errors', (t) => {
     [['--warmup', '-1'], /--warmup/],
     [['--budget', '0'], /--budget/],
     [['--backends', 'webgl'], /unknown backend 'webgl'/],
-    [['--sections', 'nope'], /unknown section 'nope'; valid sections: train-step, fgsgd-update, pipeline/],
+    [['--sections', 'nope'], /unknown section 'nope'; valid sections: train-step, fgsgd-update, pipeline, soak/],
+    [['--soak-steps', '0'], /--soak-steps must be an integer ≥ 1/],
     [['--models', ','], /empty list/],
   ];
   for (const [argv, re] of bad) t.throws(() => parseBenchArgs(argv), { name: 'BenchArgsError', message: re }, argv.join(' '));
