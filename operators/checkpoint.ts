@@ -7,8 +7,11 @@ import { onDemand, type PullOperator } from '../src/pull.js';
 export interface CheckpointOptions {
   /** Directory to write `checkpoint.ckpt` into. */
   dir: string;
-  /** Takes a consistent snapshot of the run at `position` (e.g. `session.capture`). */
-  capture: (position: Position) => Checkpoint;
+  /**
+   * Takes a consistent snapshot of the run at `position` (e.g. `session.capture`): the state as it
+   * is when it is called; the promise resolves once its values are read back.
+   */
+  capture: (position: Position) => Checkpoint | Promise<Checkpoint>;
   /**
    * Also save every so many steps (`{ steps: 500 }`) or seconds (`{ seconds: 300 }`, checked at
    * step boundaries, counted from the last save or the start). Default: only at epoch ends and at
@@ -65,8 +68,9 @@ export function checkpoint(options: CheckpointOptions): PullOperator<TrainEvent,
         }
         if (!position || poisoned || (saved && samePosition(saved, position))) return yield e;
         const t0 = performance.now();
-        const snapshot = options.capture(position);
+        const taken = options.capture(position);
         yield e;
+        const snapshot = await taken;
         const bad = Object.entries(snapshot.weights).find(([, t]) => !t.data.every(Number.isFinite));
         if (bad) {
           log.warn({ weight: bad[0], position }, 'checkpoint: weights are not finite; keeping the last good checkpoint');

@@ -11,7 +11,7 @@ export interface ForwardBackwardOptions {
    * Called with each batch's input before the pass, e.g. `(x) => optimizer.observe(x)` to gather
    * the layer-input statistics that FG-SGD's ℜ is estimated from. Must not dispose `x`.
    */
-  observe?: (x: tf.Tensor) => void;
+  observe?: (x: tf.Tensor) => void | Promise<void>;
 }
 
 /** What `forwardBackward` passes on: the gradients of one batch and what it measured. */
@@ -69,7 +69,7 @@ export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions
     const t0 = performance.now();
     const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
     try {
-      options.observe?.(batch.x);
+      await options.observe?.(batch.x);
       let correct: tf.Scalar | undefined;
       const { value, grads } = lossAndGrads(model, batch.x, batch.y, variables, (logits) => {
         // Kept out of the gradient scope; disposed below, after one read-back with the loss.

@@ -28,12 +28,12 @@ export function renormalize(options: RenormalizeOptions): PullOperator<TrainEven
   const epochs = options.every?.epochs ?? 1;
   const steps = options.every?.steps;
   return onDemand<TrainEvent, TrainEvent>(() => ({
-    *handle(e) {
+    async *handle(e) {
       const due =
         (e.type === 'epochEnd' && epochs > 0 && (e.epoch + 1) % epochs === 0) ||
         (e.type === 'batchEnd' && steps !== undefined && steps > 0 && e.step % steps === 0);
       if (!due) return yield e;
-      const norms = optimizer.renormalize();
+      const norms = await optimizer.renormalize();
       yield e;
       if (norms) {
         const event: Renormalized = { type: 'renormalized', epoch: e.epoch, step: e.step, maxNormByGroupKind: norms };

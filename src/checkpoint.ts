@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Position } from './events.js';
 import type { OptimizerState } from './train/optimizer.js';
+import { readTensors, type TensorData } from './backend/reads.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
 /** The checkpoint before the latest, kept until the latest is durable: the fallback when it is damaged. */
@@ -52,7 +53,7 @@ export function parseCheckpointEvery(text: string | number): CheckpointInterval 
 const MAGIC = 'FGSGDCK1';
 const FORMAT_VERSION = 1;
 
-export type TensorData = OptimizerState['tensors'][string];
+export type { TensorData };
 
 export interface Checkpoint {
   position: Position;
@@ -94,16 +95,13 @@ export function previousCheckpointPath(dir: string): string {
   return join(dir, PREVIOUS_CHECKPOINT_FILE);
 }
 
-/** Weights of `model` as typed arrays, by weight name (synchronous, so it is a consistent snapshot). */
-export function captureWeights(model: tf.LayersModel): Record<string, TensorData> {
-  const out: Record<string, TensorData> = {};
-  for (const w of model.weights) {
-    const t = w.read();
-    const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
-    // dataSync returns a copy on every backend, so later updates do not change the snapshot.
-    out[w.originalName] = { dtype, shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array };
-  }
-  return out;
+/**
+ * Weights of `model` as typed arrays, by weight name. The snapshot is taken when it is called (each
+ * weight is cloned at once, so later updates do not change it); the values are read back
+ * asynchronously, which every backend can do (WebGPU cannot read synchronously).
+ */
+export function readWeights(model: tf.LayersModel): Promise<Record<string, TensorData>> {
+  return readTensors(Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
 }
 
 /** Write each saved weight back into `model`; every model weight must be present with its shape. */
@@ -124,8 +122,8 @@ export function restoreWeights(model: tf.LayersModel, weights: Record<string, Te
  * sha256 over all weights of the model in name order: name, dtype, shape and the raw bytes of
  * each. Two runs with equal digests have bit-identical weights.
  */
-export function weightsDigest(model: tf.LayersModel): string {
-  return digestOf(captureWeights(model));
+export async function weightsDigest(model: tf.LayersModel): Promise<string> {
+  return digestOf(await readWeights(model));
 }
 
 export function digestOf(weights: Record<string, TensorData>): string {

@@ -2,7 +2,7 @@
  * The `fgsgd` command line (bin/fgsgd.js).
  *
  *     fgsgd train <pipeline name or file> [--data DIR] [--model NAME] [--epochs N] [--max-steps N]
- *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--optimizer sgd|fgsgd]
+ *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu] [--optimizer sgd|fgsgd]
  *           [--grouping PI|PO|PIO] [--manifolds Sp+Ob+St+Euc] [--lr X]
  *           [--schedule constant|step|cosine|robbins-monro] [--momentum X] [--weight-decay X]
  *           [--radius init|data[:BAND]|bound:B] [--radius-layer LAYER=POLICY[,...]]

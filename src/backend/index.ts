@@ -2,14 +2,15 @@
  * Compute-backend selection.
  *
  * `initBackend('auto')` tries, in order, the native CUDA backend (`@tensorflow/tfjs-node-gpu`),
- * the native CPU backend (`@tensorflow/tfjs-node`), WebAssembly (`@tensorflow/tfjs-backend-wasm`,
- * SIMD, one thread, with this project's training kernels registered) and finally the pure-JS `cpu`
+ * WebGPU on a hardware adapter (below), the native CPU backend (`@tensorflow/tfjs-node`),
+ * WebAssembly (`@tensorflow/tfjs-backend-wasm`, SIMD, one thread, with this project's training
+ * kernels registered) and finally the pure-JS `cpu`
  * backend. It logs which backend was chosen and why each earlier one was skipped.
  *
  * `webgpu` (`@tensorflow/tfjs-backend-webgpu` on Dawn, the `webgpu` package: Vulkan on Linux, Metal
- * on macOS, D3D12 on Windows) is chosen by name only, for now (see `AUTO_ORDER`). It reports its
+ * on macOS, D3D12 on Windows) comes second in 'auto', on a hardware adapter only. It reports its
  * adapter; a software one (Mesa's llvmpipe/lavapipe, SwiftShader) is correct but slower than
- * wasm, which is logged. When 'auto' takes webgpu, it should prefer it only on a hardware adapter.
+ * wasm: 'auto' skips it, saying why, and naming webgpu uses it with a warning.
  *
  * Naming a backend explicitly never falls back: if it cannot load, the error names the package to
  * install.
@@ -135,8 +136,12 @@ export function isSoftwareAdapter(info: Pick<GpuAdapterInfo, 'vendor' | 'archite
 
 let webgpuAdapter: GpuAdapterInfo | undefined;
 
-/** WebGPU through Dawn (the `webgpu` package) and tfjs-backend-webgpu, both optional dependencies. */
-async function loadWebgpu(): Promise<void> {
+/**
+ * WebGPU through Dawn (the `webgpu` package) and tfjs-backend-webgpu, both optional dependencies.
+ * Under 'auto' (`hardwareOnly`) a software adapter is refused before a device is made: it is
+ * slower than wasm.
+ */
+async function loadWebgpu(hardwareOnly = false): Promise<void> {
   let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
@@ -160,6 +165,9 @@ async function loadWebgpu(): Promise<void> {
   const fallback = info.isFallbackAdapter === true || (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   webgpuAdapter = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, software: false };
   webgpuAdapter.software = isSoftwareAdapter(webgpuAdapter, fallback);
+  if (hardwareOnly && webgpuAdapter.software) {
+    throw new BackendError(`the WebGPU adapter is a software one (${info.description || info.device}), slower than wasm; name --backend webgpu to use it anyway`);
+  }
   try {
     await import('@tensorflow/tfjs-backend-webgpu');
   } catch (e) {
@@ -175,19 +183,20 @@ async function loadCpu(): Promise<void> {
   }
 }
 
-const LOADERS: Record<ConcreteBackend, () => Promise<void>> = {
+/** Each backend's loader; `auto` is true when 'auto' is trying it (webgpu then wants hardware). */
+const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
-  webgpu: loadWebgpu,
+  webgpu: (auto) => loadWebgpu(auto),
   wasm: loadWasm,
   cpu: loadCpu,
 };
 
 /**
- * Order that 'auto' tries. WebGPU is not among them yet: training runs still read some GPU values
- * back synchronously, which WebGPU in Node cannot do (see src/train/session.ts).
+ * Order that 'auto' tries: CUDA, then WebGPU on a hardware adapter (a GPU through Vulkan, Metal or
+ * D3D12; a software adapter is skipped), then the CPU backends.
  */
-export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export function parseBackendName(name: string): BackendName {
   if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
@@ -206,7 +215,7 @@ export async function initBackend(name: BackendName | string = 'auto'): Promise<
   const candidates = asked === 'auto' ? AUTO_ORDER : [asked];
   for (const candidate of candidates) {
     try {
-      await LOADERS[candidate]();
+      await LOADERS[candidate](asked === 'auto');
       await tf.ready();
       current = { name: candidate, tfBackend: tf.getBackend(), skipped, ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}) };
       log.info({ backend: candidate, asked, skipped }, `backend: using '${candidate}'`);

@@ -275,9 +275,9 @@ export class FGSGD extends tf.Optimizer {
     return this.grouping;
   }
 
-  /** Number of group updates skipped so far because of a non-finite gradient (one sync). */
-  get skippedGroupUpdates(): number {
-    return this.skipped.dataSync()[0]!;
+  /** Number of group updates skipped so far because of a non-finite gradient (one read-back). */
+  async skippedGroupUpdates(): Promise<number> {
+    return (await this.skipped.data())[0]!;
   }
 
   /** ℜ of every component of a kernel (component order n = i·outUnits + j), by weight name. */
@@ -847,24 +847,41 @@ export class FGSGD extends tf.Optimizer {
   // ---------------------------------------------------------------- state
 
   /**
-   * The whole state for a checkpoint: JSON (step count, config, grouping, λ, skip counter) and
-   * tensors (momentum buffers in each variable's layout). The caller owns the returned tensors.
+   * The whole state for a checkpoint, as it is when it is called: JSON (step count, config,
+   * grouping, λ, skip counter) and tensors (momentum buffers in each variable's layout). The
+   * caller owns the returned tensors. Asynchronous for the one value read back (the skip counter).
    */
-  getState(): FGSGDState {
+  async getState(): Promise<FGSGDState> {
     const lambdas: Record<string, number[]> = {};
     for (const [k, v] of this.lambdas) lambdas[k] = Array.from(v);
     const tensors: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(this.exportBuffers())) tensors[`${k}/momentum`] = v;
+    const json = {
+      iterations: this.iterations,
+      config: structuredClone(this.cfg),
+      grouping: this.grouping,
+      projected: this.projected,
+    };
+    const skipped = tf.clone(this.skipped);
+    let skippedGroupUpdates: number;
+    try {
+      skippedGroupUpdates = (await skipped.data())[0]!;
+    } catch (e) {
+      tf.dispose(Object.values(tensors));
+      throw e;
+    } finally {
+      skipped.dispose();
+    }
     return {
       json: {
         className: 'FGSGD',
         version: 1,
-        iterations: this.iterations,
-        skippedGroupUpdates: this.skippedGroupUpdates,
-        config: structuredClone(this.cfg),
-        grouping: this.grouping,
+        iterations: json.iterations,
+        skippedGroupUpdates,
+        config: json.config,
+        grouping: json.grouping,
         lambdas,
-        projected: this.projected,
+        projected: json.projected,
       },
       tensors,
     };
@@ -897,7 +914,7 @@ export class FGSGD extends tf.Optimizer {
 
   /** tf.Optimizer API: 'iter', then the momentum buffers, λ and the skip counter as named tensors. */
   async getWeights(): Promise<NamedTensor[]> {
-    const st = this.getState();
+    const st = await this.getState();
     const out: NamedTensor[] = [await this.saveIterations()];
     for (const [name, tensor] of Object.entries(st.tensors)) out.push({ name, tensor });
     for (const [name, lam] of Object.entries(st.json.lambdas)) out.push({ name: `${name}/lambda`, tensor: tf.tensor1d(lam) });

@@ -99,10 +99,10 @@ export class Renormalizer {
    * Stage (i): project the constrained kernels onto their manifolds. With a batch, λ is first
    * estimated from it, so that the projection lands at the data-driven radius.
    */
-  initialize(x?: tf.Tensor): void {
+  async initialize(x?: tf.Tensor): Promise<void> {
     if (x) {
       this.observe(x);
-      this.refresh();
+      await this.refresh();
     }
     this.optimizer.project();
   }
@@ -123,13 +123,22 @@ export class Renormalizer {
     this.running = next;
   }
 
-  /** The running statistics as copies, by input name (one read-back per input that has statistics). */
-  getState(): RenormalizerState {
-    const running: Record<string, Float32Array> = {};
-    this.running.forEach((r, i) => {
-      if (r) running[this.inputNames[i]!] = Float32Array.from(r.dataSync() as Float32Array);
-    });
-    return { running };
+  /**
+   * The running statistics as copies, by input name, as they are when it is called (read back
+   * asynchronously, one read per input that has statistics).
+   */
+  async getState(): Promise<RenormalizerState> {
+    const taken = this.running.map((r) => r && tf.clone(r));
+    try {
+      const values = await Promise.all(taken.map((r) => r?.data()));
+      const running: Record<string, Float32Array> = {};
+      values.forEach((v, i) => {
+        if (v) running[this.inputNames[i]!] = Float32Array.from(v as Float32Array);
+      });
+      return { running };
+    } finally {
+      tf.dispose(taken.filter((r): r is tf.Tensor1D => r !== undefined));
+    }
   }
 
   /**
@@ -159,19 +168,19 @@ export class Renormalizer {
   }
 
   /** λ per input channel of every kernel (sqrt of the running variance), by weight name. */
-  lambdas(): Record<string, Float32Array> {
+  async lambdas(): Promise<Record<string, Float32Array>> {
+    const { running } = await this.getState();
     const out: Record<string, Float32Array> = {};
-    const values = this.running.map((r) => (r ? (r.dataSync() as Float32Array) : undefined));
     for (const [weight, i] of this.inputOf) {
-      const v = values[i];
+      const v = running[this.inputNames[i]!];
       if (v) out[weight] = v.map(Math.sqrt);
     }
     return out;
   }
 
   /** Stage (ii): hand the current λ to the optimizer, which rescales the weights by ℜnew/ℜold. */
-  refresh(): RefreshSummary {
-    const lambdas = this.lambdas();
+  async refresh(): Promise<RefreshSummary> {
+    const lambdas = await this.lambdas();
     this.optimizer.setLambdas(lambdas);
     const kernels: RefreshSummary['kernels'] = {};
     for (const [weight, lam] of Object.entries(lambdas)) {
@@ -182,13 +191,13 @@ export class Renormalizer {
   }
 
   /** Refresh if the step count says so (`refreshEvery: { steps }`); `step` counts from 1. */
-  onStep(step: number): RefreshSummary | undefined {
+  async onStep(step: number): Promise<RefreshSummary | undefined> {
     if ('steps' in this.refreshEvery && step % this.refreshEvery.steps === 0 && this.hasStatistics) return this.refresh();
     return undefined;
   }
 
   /** Refresh if the epoch count says so (`refreshEvery: { epochs }`); `epoch` counts from 1. */
-  onEpochEnd(epoch: number): RefreshSummary | undefined {
+  async onEpochEnd(epoch: number): Promise<RefreshSummary | undefined> {
     if ('epochs' in this.refreshEvery && epoch % this.refreshEvery.epochs === 0 && this.hasStatistics) return this.refresh();
     return undefined;
   }
@@ -292,7 +301,7 @@ export interface NormsReport {
 const NORMS = ['frobenius', 'spectral', 'l21'] as const;
 
 /** Per-component norms of one kernel, in the plan's permuted order (a few batched ops). */
-function componentNorms(k: KernelGrouping, flatIndex: Int32Array): { fro: Float32Array; spec: Float32Array; l21: Float32Array } {
+async function componentNorms(k: KernelGrouping, flatIndex: Int32Array): Promise<{ fro: Float32Array; spec: Float32Array; l21: Float32Array }> {
   const variable = (tf.engine().registeredVariables as Record<string, tf.Variable>)[k.variableName];
   if (!variable) throw new Error(`normsReport: no variable named '${k.variableName}'.`);
   const [fro, spec, l21] = tf.tidy(() => {
@@ -303,9 +312,12 @@ function componentNorms(k: KernelGrouping, flatIndex: Int32Array): { fro: Float3
       tf.sum(tf.sqrt(tf.sum(tf.square(X), 1)), 1),
     ];
   });
-  const out = { fro: fro!.dataSync() as Float32Array, spec: spec!.dataSync() as Float32Array, l21: l21!.dataSync() as Float32Array };
-  tf.dispose([fro!, spec!, l21!]);
-  return out;
+  try {
+    const [f, s, l] = (await Promise.all([fro!.data(), spec!.data(), l21!.data()])) as Float32Array[];
+    return { fro: f!, spec: s!, l21: l! };
+  } finally {
+    tf.dispose([fro!, spec!, l21!]);
+  }
 }
 
 /**
@@ -314,13 +326,13 @@ function componentNorms(k: KernelGrouping, flatIndex: Int32Array): { fro: Float3
  * satisfies) **[choice]**; the generalization bounds are then products of δ(g, l) over groups and
  * layers. Frees all tensors it creates.
  */
-export function normsReport(grouping: Grouping): NormsReport {
+export async function normsReport(grouping: Grouping): Promise<NormsReport> {
   const layers: LayerNorms[] = [];
   const byKind: NormsReport['maxNormByGroupKind'] = {};
   const net: NormTriple = { frobenius: 0, spectral: 0, l21: 0 };
   for (const k of grouping.kernels) {
     const plan = planKernel(k);
-    const { fro, spec, l21 } = componentNorms(k, plan.flatIndex);
+    const { fro, spec, l21 } = await componentNorms(k, plan.flatIndex);
     const groups: GroupNorms[] = k.groups.map((g, id) => ({ group: id, tag: g.tag, kind: g.kind, unit: g.unit, size: g.size, frobenius: 0, spectral: 0, l21: 0, pomFrobenius: 0 }));
     // Reporting, not updating: a JS pass over the components' scalars is fine here.
     for (let p = 0; p < plan.order.length; p++) {
@@ -354,6 +366,6 @@ export function normsReport(grouping: Grouping): NormsReport {
  * The largest Frobenius and spectral norm of the kernel matrices on each manifold type
  * ('Sp', 'Ob', 'St', 'Euc'), for the CLI's `summary.json`.
  */
-export function maxNormByGroupKind(source: Grouping | NormsReport): Record<string, { frobenius: number; spectral: number }> {
-  return 'maxNormByGroupKind' in source ? source.maxNormByGroupKind : normsReport(source).maxNormByGroupKind;
+export async function maxNormByGroupKind(source: Grouping | NormsReport): Promise<Record<string, { frobenius: number; spectral: number }>> {
+  return 'maxNormByGroupKind' in source ? source.maxNormByGroupKind : (await normsReport(source)).maxNormByGroupKind;
 }

@@ -8,7 +8,7 @@
  * - `qrPositive`: Q of the thin QR with positive diag(R), by classical Gram–Schmidt applied twice
  *   (CGS2: one re-orthogonalisation pass makes it as accurate as Householder in practice).
  * - `polar`: the orthonormal polar factor X(XᵀX)^(−1/2) by the Newton–Schulz iteration, stopped
- *   on a convergence test.
+ *   on a convergence test (a fixed number of iterations where values cannot be read synchronously).
  * - `expm`: matrix exponential by Taylor series with per-matrix scaling and squaring.
  * - `solve`: A⁻¹B by Gauss–Jordan elimination with partial pivoting.
  *
@@ -16,6 +16,7 @@
  * intermediates; inputs are never disposed.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readsSynchronously } from '../backend/reads.js';
 
 /** Smallest norm treated as non-zero when normalising (float32 keeps ~1e-38; this leaves headroom). */
 export const TINY = 1e-30;
@@ -23,6 +24,13 @@ export const TINY = 1e-30;
 export const POLAR_POLISH_BELOW = 1e-4;
 /** Newton–Schulz iteration cap: enough for condition numbers up to ~1e15 (each step gains ×1.5). */
 export const POLAR_MAX_ITERS = 100;
+/**
+ * Newton–Schulz iterations where values cannot be read synchronously (WebGPU), so there is no
+ * stopping test: from the scaled start the smallest singular value grows ×1.5 per iteration, then
+ * converges quadratically, so 40 iterations reach float32 accuracy for κ(X)·√p up to about 1e6
+ * (a Gaussian kernel's κ is in the tens to hundreds). Past convergence an iteration is a fixed point.
+ */
+export const POLAR_FIXED_ITERS = 40;
 /** Taylor order of `expm`: after scaling ‖A‖∞ ≤ EXPM_THETA, the truncation error is < 1e-8 (0.5⁹/9!·e^0.5). */
 export const EXPM_ORDER = 8;
 /** Scaling target of `expm`. */
@@ -128,7 +136,8 @@ export function qrPositive(x: tf.Tensor): tf.Tensor {
  * (0, 1], since ‖XᵀX‖∞ (max row sum) ≥ λmax(XᵀX) = σ²max, and is tight (≈ 1) near the manifold.
  * The iteration stops one step after max over the batch of ‖YᵀY − I‖_F ≤ POLAR_POLISH_BELOW
  * (the error then squares to float32 round-off), or after POLAR_MAX_ITERS. Each test reads one
- * scalar back (one sync per iteration).
+ * scalar back (one sync per iteration). Where values cannot be read synchronously (WebGPU,
+ * src/backend/reads.ts) it runs POLAR_FIXED_ITERS iterations instead, with no test.
  *
  * A rank-deficient X has no unique polar factor: its zero singular values stay zero and the result
  * is not orthonormal.
@@ -141,6 +150,15 @@ export function polar(x: tf.Tensor): tf.Tensor {
     const a0 = gram(x3);
     const rowSumMax = tf.max(tf.sum(tf.abs(a0), 2, true), 1, true); // [B,1,1]
     let y: tf.Tensor = tf.div(x3, tf.sqrt(tf.maximum(rowSumMax, TINY)));
+    const step = (v: tf.Tensor, a: tf.Tensor) => tf.sub(tf.mul(v, 1.5), tf.mul(tf.matMul(v, a), 0.5));
+    if (!readsSynchronously()) {
+      for (let it = 0; it < POLAR_FIXED_ITERS; it++) {
+        const next = tf.tidy(() => step(y, gram(y)));
+        tf.dispose(y);
+        y = next;
+      }
+      return y.reshape(x.shape);
+    }
     let polish = false;
     for (let it = 0; it < POLAR_MAX_ITERS; it++) {
       const next = tf.tidy(() => {
@@ -150,7 +168,7 @@ export function polar(x: tf.Tensor): tf.Tensor {
           if (!Number.isFinite(res)) return undefined; // NaN/Inf input: nothing to gain
           if (res <= POLAR_POLISH_BELOW) polish = true;
         }
-        return tf.sub(tf.mul(y, 1.5), tf.mul(tf.matMul(y, a), 0.5));
+        return step(y, a);
       });
       if (!next) break;
       tf.dispose(y);

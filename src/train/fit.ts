@@ -230,8 +230,8 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
         images,
         ms: performance.now() - t0,
         skippedSamples: skipped(),
-        weightsDigest: weightsDigest(session.model),
-        maxNormByGroupKind: session.optimizer.norms(),
+        weightsDigest: await weightsDigest(session.model),
+        maxNormByGroupKind: await session.optimizer.norms(),
       };
       yield end;
     } finally {

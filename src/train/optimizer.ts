@@ -27,6 +27,7 @@ import { maxNormByGroupKind, Renormalizer } from '../fgsgd/renormalize.js';
 import { checkRadiusOptions, DEFAULT_RADIUS, needsStatistics } from '../fgsgd/radius.js';
 import { toSchedule, type ScheduleConfig } from '../fgsgd/schedules.js';
 import type { NormsByGroupKind } from '../events.js';
+import { readTensors, type TensorData } from '../backend/reads.js';
 import { isOptimizerSetting, parseOptimizerSetting, type OptimizerSetting } from './optimizer_options.js';
 
 export type Grouping = Strategy;
@@ -51,7 +52,7 @@ export interface OptimizerConfig {
   fgsgd?: Omit<FGSGDConfig, 'lr' | 'momentum' | 'weightDecay'>;
 }
 
-export type TensorData = { dtype: 'float32' | 'int32'; shape: number[]; data: Float32Array | Int32Array };
+export type { TensorData };
 
 /** Optimizer state as plain data, keyed by weight name (the layer weight's `originalName`). */
 export interface OptimizerState {
@@ -232,13 +233,14 @@ export class TrainOptimizer {
    * Call with each training batch's input before its forward pass. The first batch of a fresh run
    * projects the kernels onto their manifolds (stage (i)); under the `data` policy it also sets
    * the initial ℜ from the batch, and every `lambdaEvery` steps a batch feeds the λ statistics
-   * (an inference-mode pass of the layers below each kernel). Does not dispose `x`.
+   * (an inference-mode pass of the layers below each kernel). Does not dispose `x`. Asynchronous
+   * only where it reads λ back (the first batch under `data`).
    */
-  observe(x: tf.Tensor): void {
+  async observe(x: tf.Tensor): Promise<void> {
     if (!this.initialized && this.step === 0) {
       // Stage (i) before the first forward pass, so that the first gradient is taken at the
       // projected weights (with λ from this batch under the data policy).
-      if (this.renormalizer) this.renormalizer.initialize(x);
+      if (this.renormalizer) await this.renormalizer.initialize(x);
       else this.fgsgd.project();
     } else if (this.renormalizer && this.step % (this.cfg.lambdaEvery ?? DEFAULT_LAMBDA_EVERY) === 0) {
       this.renormalizer.observe(x);
@@ -279,9 +281,9 @@ export class TrainOptimizer {
   }
 
   /** Refresh ℜ from the statistics gathered so far; returns the norms, or undefined when nothing is constrained. */
-  renormalize(): NormsByGroupKind | undefined {
+  async renormalize(): Promise<NormsByGroupKind | undefined> {
     if (!this.constrained) return undefined;
-    if (this.renormalizer?.hasStatistics) this.renormalizer.refresh();
+    if (this.renormalizer?.hasStatistics) await this.renormalizer.refresh();
     return this.norms();
   }
 
@@ -291,21 +293,24 @@ export class TrainOptimizer {
   }
 
   /** Largest Frobenius and spectral norm of the kernel matrices per manifold kind. */
-  norms(): NormsByGroupKind {
+  norms(): Promise<NormsByGroupKind> {
     return maxNormByGroupKind(this.fgsgd.currentGrouping);
   }
 
-  getState(): OptimizerState {
-    const s = this.fgsgd.getState();
-    const tensors: Record<string, TensorData> = {};
-    for (const [k, t] of Object.entries(s.tensors)) {
-      tensors[k] = toData(t);
-      t.dispose();
-    }
-    for (const [name, r] of Object.entries(this.renormalizer?.getState().running ?? {})) {
+  /**
+   * The state as it is when it is called (every part is taken before the first read-back), read
+   * back asynchronously.
+   */
+  async getState(): Promise<OptimizerState> {
+    const [config, step, initialized] = [this.cfg, this.step, this.initialized];
+    const fgsgd = this.fgsgd.getState();
+    const running = this.renormalizer?.getState();
+    const s = await fgsgd;
+    const tensors = await readTensors(s.tensors);
+    for (const [name, r] of Object.entries((await running)?.running ?? {})) {
       tensors[`${RENORMALIZER}${name}`] = { dtype: 'float32', shape: [r.length], data: r };
     }
-    return { config: this.cfg, step: this.step, tensors, extra: { fgsgd: s.json, initialized: this.initialized } };
+    return { config, step, tensors, extra: { fgsgd: s.json, initialized } };
   }
 
   setState(state: OptimizerState): void {
@@ -374,7 +379,3 @@ export class TrainOptimizer {
   }
 }
 
-function toData(t: tf.Tensor): TensorData {
-  const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
-  return { dtype, shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array };
-}

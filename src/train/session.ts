@@ -10,12 +10,11 @@ import * as tf from '@tensorflow/tfjs';
 import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
-import { captureWeights, readLatestCheckpoint, restoreWeights, type Checkpoint, type EpochTotals } from '../checkpoint.js';
+import { readWeights, readLatestCheckpoint, restoreWeights, type Checkpoint, type EpochTotals } from '../checkpoint.js';
 import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange, type ScheduledSwap } from './optimizer.js';
 import { RngBank } from './rngs.js';
 import { log } from '../log.js';
-import { UsageError } from '../usage.js';
 import type { PullObservable } from '../pull.js';
 
 export interface SessionOptions {
@@ -102,14 +101,19 @@ export class Session {
   }
 
   /**
-   * Everything needed to continue from `position`, taken synchronously so that it is consistent
-   * with the step that produced `position`.
+   * Everything needed to continue from `position`. Every part is taken when it is called, so that
+   * it is consistent with the step that produced `position`; the tensors' values are read back
+   * asynchronously (every backend can, WebGPU included) before the promise resolves.
    */
-  capture(position: Position): Checkpoint {
+  async capture(position: Position): Promise<Checkpoint> {
     const o = this.options;
+    const weights = readWeights(this.model);
+    const optimizer = this.optimizer.getState();
+    const rng = this.rngs.statesAt(position);
+    const epochTotals = { ...this.epochTotals };
     return {
       position,
-      rng: this.rngs.statesAt(position),
+      rng,
       run: {
         ...o.run,
         model: typeof o.model === 'string' ? o.model : o.model.name,
@@ -120,10 +124,10 @@ export class Session {
         epochs: o.epochs,
         maxSteps: o.maxSteps,
       },
-      weights: captureWeights(this.model),
-      optimizer: this.optimizer.getState(),
+      weights: await weights,
+      optimizer: await optimizer,
       // The epoch's sums up to `position` (fit updates them before it emits the step's event).
-      ...(position.sampleIndex > 0 ? { epochTotals: { ...this.epochTotals } } : {}),
+      ...(position.sampleIndex > 0 ? { epochTotals } : {}),
     };
   }
 
@@ -173,14 +177,6 @@ class SwapMailbox {
  * them from `options.resume` when given.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
-  if (options.backend === 'webgpu') {
-    // Checked before anything loads, so the run fails at once rather than at its first checkpoint.
-    throw new UsageError(
-      `--backend webgpu: training runs do not work on WebGPU yet, because parts of the run read GPU values back synchronously ` +
-        `(the Stiefel projection's convergence test, checkpoints, weightsDigest, the norms report), which WebGPU in Node cannot do; ` +
-        `use --backend wasm. FG-SGD itself (TrainOptimizer, FGSGD, lossAndGrads) runs on webgpu from code: see test/backend/webgpu.test.ts`,
-    );
-  }
   const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto');
   const latest = options.resume ? await readLatestCheckpoint(options.resume) : undefined;
   if (latest?.warning) log.warn({ checkpoint: latest.path }, latest.warning);

@@ -10,12 +10,23 @@
  *   mode, through a small conv net's loss and gradients;
  * - one FG-SGD update (PIO, Sp+Ob+Euc, momentum) equals wasm's within 1e-5 relative;
  * - a conv net trained with FG-SGD on webgpu: its loss falls;
+ * - the Stiefel projection (polar factor), which has no stopping test where values cannot be read
+ *   synchronously, equals cpu's;
+ * - a whole run through the trainer (FG-SGD Sp+Ob+St+Euc, `data` radii, checkpoints, summary):
+ *   stopped and resumed, it lands on the uninterrupted run's weights;
  * - no tensor leaks.
  */
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, isSoftwareAdapter, type BackendInfo } from '../../src/backend/index.js';
-import { openSession } from '../../src/train/session.js';
+import { lastValueFrom, toArray } from 'rxjs';
+import { readCheckpoint } from '../../src/checkpoint.js';
+import { readsSynchronously } from '../../src/backend/reads.js';
+import { polar } from '../../src/manifolds/linalg.js';
+import type { FitEnd, TrainEvent } from '../../src/events.js';
+import type { RunOptions } from '../../src/train/run.js';
+import tinyPipeline from '../train/tiny-pipeline.js';
+import { tempDir } from '../helpers/tmp.js';
 import { lossAndGrads } from '../../src/train/step.js';
 import { FGSGD } from '../../src/fgsgd/optimizer.js';
 import { buildGrouping } from '../../src/fgsgd/grouping.js';
@@ -30,13 +41,6 @@ t.test('software adapters are told from hardware ones', async (t) => {
   t.ok(isSoftwareAdapter({ vendor: 'nvidia', architecture: 'ampere', device: 'x', description: '' }, true), 'a fallback adapter');
   t.notOk(isSoftwareAdapter({ vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA H200' }), 'an NVIDIA GPU');
   t.notOk(isSoftwareAdapter({ vendor: 'apple', architecture: 'metal-3', device: '', description: 'Apple M2' }), 'an Apple GPU');
-});
-
-t.test('a training run on webgpu is refused at once, with the reason and the way out (exit 2 through the CLI)', async (t) => {
-  await t.rejects(openSession({ model: 'cnn-small', inputShape: [28, 28, 1], numClasses: 10, seed: 1, backend: 'webgpu', optimizer: { optimizer: 'sgd', lr: 0.1, momentum: 0 }, batchSize: 8, epochs: 1 }), {
-    name: 'UsageError',
-    message: /--backend webgpu: training runs do not work on WebGPU yet.*use --backend wasm/,
-  });
 });
 
 let info: BackendInfo | undefined;
@@ -218,5 +222,48 @@ async function tests(): Promise<void> {
       m.dispose();
       tf.dispose([x, y]);
     });
+  });
+
+  t.test('polar factor (Stiefel projection) on webgpu: fixed iterations, no read-back, equals cpu', async (t) => {
+    const shape = [5, 9, 4];
+    const xs = values(5 * 9 * 4, 11);
+    const project = (backend: string) => on(backend, () => [polar(tf.tensor3d(xs, shape as [number, number, number]))]);
+    const want = await project('cpu');
+    await initBackend('webgpu');
+    t.notOk(readsSynchronously(), 'webgpu reads asynchronously only');
+    close(t, await project('webgpu'), want, 1e-5, 'polar factor');
+  });
+
+  t.test('a whole run on webgpu: FG-SGD Sp+Ob+St+Euc with data radii, checkpoints, and a resume onto the same weights', async (t) => {
+    await initBackend('webgpu');
+    const dir = tempDir(t);
+    const base: Omit<RunOptions, 'out'> = {
+      backend: 'webgpu', seed: 3, epochs: 1, batch: 8, optimizer: 'fgsgd', manifolds: 'Sp+Ob+St+Euc', radius: 'data', lr: 0.05, progress: false,
+    };
+    const run = async (o: RunOptions) => (await lastValueFrom(tinyPipeline(o).pipe(toArray()))).find((e): e is FitEnd => e.type === 'fitEnd')!;
+    await assertNoLeak(t, 'three runs on webgpu', async () => {
+      const whole = await run({ ...base, out: `${dir}/whole` });
+      t.equal(whole.reason, 'completed');
+      t.equal(whole.steps, 12);
+      t.match(whole.weightsDigest, /^[0-9a-f]{64}$/, 'the digest is read back asynchronously');
+      t.ok(Object.values(whole.maxNormByGroupKind).every((n) => Number.isFinite(n.frobenius) && Number.isFinite(n.spectral)), 'and so are the norms');
+      const cut = await run({ ...base, maxSteps: 5, out: `${dir}/cut` });
+      t.same((await readCheckpoint(`${dir}/cut`)).position, cut.position, 'a checkpoint at the stop');
+      const resumed = await run({ ...base, out: `${dir}/cut`, resume: `${dir}/cut` });
+      t.equal(resumed.steps, 12);
+      t.equal(resumed.weightsDigest, whole.weightsDigest, 'resumed = uninterrupted, bit for bit');
+    });
+  });
+
+  t.test("'auto' takes webgpu only on a hardware adapter, and says why it skipped a software one", async (t) => {
+    const chosen = await initBackend('auto');
+    const skip = chosen.skipped.find((s) => s.name === 'webgpu');
+    if (info!.adapter?.software) {
+      t.not(chosen.name, 'webgpu', `a software adapter is passed over (${chosen.name} chosen)`);
+      t.match(skip?.reason, /software one .*slower than wasm; name --backend webgpu to use it anyway/);
+    } else {
+      t.equal(chosen.name, 'webgpu', 'a hardware adapter is taken');
+    }
+    await initBackend('webgpu');
   });
 }

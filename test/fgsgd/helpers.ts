@@ -92,13 +92,13 @@ export function blobData(n: number, shape: [number, number, number], seed: numbe
  * Training code uses `TrainOptimizer`, which does the same. The caller disposes `optimizer` and
  * `renormalizer`.
  */
-export function fgsgdParts(
+export async function fgsgdParts(
   model: tf.LayersModel,
   options: { grouping?: GroupingConfig; optimizer: FGSGDConfig; renormalize?: RenormalizerConfig; firstBatch?: tf.Tensor },
-): { grouping: Grouping; optimizer: FGSGD; renormalizer: Renormalizer } {
+): Promise<{ grouping: Grouping; optimizer: FGSGD; renormalizer: Renormalizer }> {
   const grouping = buildGrouping(model, options.grouping);
   const optimizer = new FGSGD(grouping, options.optimizer);
   const renormalizer = new Renormalizer(model, optimizer, options.renormalize);
-  renormalizer.initialize(options.firstBatch);
+  await renormalizer.initialize(options.firstBatch);
   return { grouping, optimizer, renormalizer };
 }

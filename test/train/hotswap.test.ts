@@ -38,8 +38,8 @@ const SGD: OptimizerConfig = { optimizer: 'sgd', lr: 0.05, momentum: 0.9 };
 const FGSGD: OptimizerConfig = { optimizer: 'fgsgd', lr: SCHEDULE, momentum: 0.9, grouping: 'PIO', manifolds: 'Sp+Ob+St+Euc' };
 
 /** Largest tangency residual of FG-SGD's momentum buffers over the constrained kernel slices. */
-function maxTangentResidual(opt: TrainOptimizer): { residual: number; norm: number } {
-  const state = opt.inner.getState();
+async function maxTangentResidual(opt: TrainOptimizer): Promise<{ residual: number; norm: number }> {
+  const state = await opt.inner.getState();
   let residual = 0;
   let norm = 0;
   try {
@@ -104,7 +104,7 @@ t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no b
     let step = 0;
     for (let epoch = 0; epoch < 2; epoch++) {
       for await (const b of pullFrom(samples$(TRAIN).pipe(shuffle({ bufferSize: TRAIN.length, rng }), batch({ size: 8 }), toTensors()), new AbortController().signal)) {
-        opt.observe(b.x);
+        await opt.observe(b.x);
         const { value, grads } = tf.variableGrads(() => {
           const logits = model.apply(b.x, { training: true }) as tf.Tensor;
           return tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, CLASSES), logits) as tf.Scalar;
@@ -115,7 +115,7 @@ t.test('SGD → FG-SGD mid-epoch in a running pipeline: at the next update, no b
         step++;
       }
     }
-    t.equal(end.weightsDigest, weightsDigest(model), 'bit-identical to stepping by hand with the swap after step 5');
+    t.equal(end.weightsDigest, await weightsDigest(model), 'bit-identical to stepping by hand with the swap after step 5');
     opt.dispose();
     model.dispose();
   });
@@ -169,23 +169,23 @@ t.test('scheduled swaps are applied once each, also across epochs, and a later l
 t.test('hot-swap buffer rules: Euclidean parameters keep their momentum exactly; momentum 0 drops every buffer', async (t) => {
   await assertNoLeak(t, 'buffer rules', async () => {
     const { model, opt, x, y, train } = optimizerOnOneBatch(2, 4);
-    const momentum = () => Object.fromEntries(Object.entries(opt.getState().tensors).filter(([k]) => k.endsWith('/momentum')).map(([k, v]) => [k, Array.from(v.data)]));
-    train(3);
-    const sgd = momentum();
+    const momentum = async () => Object.fromEntries(Object.entries((await opt.getState()).tensors).filter(([k]) => k.endsWith('/momentum')).map(([k, v]) => [k, Array.from(v.data)]));
+    await train(3);
+    const sgd = await momentum();
     const biases = Object.keys(sgd).filter((k) => k.includes('bias'));
     t.ok(biases.length > 0 && biases.every((k) => sgd[k]!.some((v) => v !== 0)), `SGD has bias momentum (${biases.join(', ')})`);
     opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
-    const fg = momentum();
+    const fg = await momentum();
     for (const k of biases) t.same(fg[k], sgd[k], `${k}: the Euclidean parameter's momentum is kept bit for bit`);
     const kernels = Object.keys(sgd).filter((k) => !k.includes('bias'));
     t.ok(kernels.some((k) => fg[k] && fg[k]!.some((v, i) => v !== sgd[k]![i])), 'the constrained kernels’ momentum is projected (the control: it changes)');
     opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St', momentum: 0 });
-    t.same(momentum(), {}, 'momentum 0: no buffer is kept');
-    train(1);
-    t.same(momentum(), {}, 'and none is made while it stays 0');
+    t.same(await momentum(), {}, 'momentum 0: no buffer is kept');
+    await train(1);
+    t.same(await momentum(), {}, 'and none is made while it stays 0');
     opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
-    train(1);
-    const restarted = momentum();
+    await train(1);
+    const restarted = await momentum();
     t.ok(Object.keys(restarted).length > 0, 'momentum back on: buffers start again from the next gradient');
     tf.dispose([x, y]);
     opt.dispose();
@@ -196,18 +196,18 @@ t.test('hot-swap buffer rules: Euclidean parameters keep their momentum exactly;
 t.test('the momentum is carried over and tangent after a swap', async (t) => {
   await assertNoLeak(t, 'swaps', async () => {
     const { model, opt, x, y, train } = optimizerOnOneBatch(1, 3);
-    train(3);
+    await train(3);
     opt.reconfigure({ ...FGSGD, manifolds: 'Sp+Ob+St' });
-    const afterSgd = maxTangentResidual(opt);
+    const afterSgd = await maxTangentResidual(opt);
     t.ok(afterSgd.norm > 0, 'SGD → FG-SGD: momentum carried over (non-zero)');
     t.ok(afterSgd.residual < TANGENT_TOL, `SGD → FG-SGD: momentum tangent (residual ${afterSgd.residual})`);
     t.equal(opt.step, 3, 'the step count carries over');
-    train(3);
+    await train(3);
     opt.reconfigure(FGSGD);
-    const afterMix = maxTangentResidual(opt);
+    const afterMix = await maxTangentResidual(opt);
     t.ok(afterMix.norm > 0 && afterMix.residual < TANGENT_TOL, `Sp+Ob+St → Sp+Ob+St+Euc: momentum tangent (residual ${afterMix.residual})`);
-    t.same(Object.keys(opt.norms()).sort(), ['Euc', 'Ob', 'Sp', 'St']);
-    train(2);
+    t.same(Object.keys(await opt.norms()).sort(), ['Euc', 'Ob', 'Sp', 'St']);
+    await train(2);
     t.equal(opt.step, 8);
     tf.dispose([x, y]);
     opt.dispose();
@@ -265,9 +265,9 @@ function optimizerOnOneBatch(modelSeed: number, dataSeed: number) {
   const x = tf.randomNormal([8, SIDE, SIDE, 1], 0, 1, 'float32', dataSeed);
   const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const train = (n: number) => {
+  const train = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      opt.observe(x);
+      await opt.observe(x);
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, CLASSES), model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
       opt.applyGradients(grads);
       tf.dispose([value, ...Object.values(grads)]);

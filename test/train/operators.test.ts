@@ -111,12 +111,12 @@ t.test('manifoldStep: a non-finite loss is not applied', async (t) => {
   await assertNoLeak(t, 'nan', () =>
     withModel(async (model) => {
       const optimizer = new TrainOptimizer(model, SGD, 1);
-      const digest = weightsDigest(model);
+      const digest = await weightsDigest(model);
       const grads = Object.fromEntries(model.trainableWeights.map((w) => [(w as unknown as { val: tf.Variable }).val.name, tf.onesLike(w.read())]));
       const g: Gradients = { grads, loss: NaN, accuracy: 0, images: 8, ms: 1, epoch: 0, sampleIndex: 8, stallMs: 0 };
       const out = await lastValueFrom(of(g).pipe(manifoldStep({ optimizer }), toArray()));
       t.match(out, [{ type: 'lossNonFinite', step: 1, epoch: 0 }]);
-      t.equal(weightsDigest(model), digest, 'weights unchanged');
+      t.equal(await weightsDigest(model), digest, 'weights unchanged');
       t.equal(optimizer.step, 0);
       t.ok(Object.values(grads).every((x) => x.isDisposed), 'gradients disposed');
       optimizer.dispose();
@@ -143,7 +143,7 @@ t.test('renormalize: refreshes ℜ after epochEnd (FG-SGD), nothing for SGD, eve
     withModel(async (model) => {
       const fg = new TrainOptimizer(model, FGSGD, 1);
       const b = batchAt(0);
-      fg.observe(b.x);
+      await fg.observe(b.x);
       tf.dispose([b.x, b.y]);
       const out = await lastValueFrom(events$(batchEnd(1), epochEnd(0, 1)).pipe(renormalize({ optimizer: fg }), toArray()));
       t.same(out.map((e) => e.type), ['batchEnd', 'epochEnd', 'renormalized']);
@@ -196,8 +196,8 @@ t.test('checkpoint: saves at epoch ends, every N steps and at the end; never aft
   const dir = tempDir(t);
   await withModel(async (model) => {
     const optimizer = new TrainOptimizer(model, SGD, 1);
-    const capture = (position: { epoch: number; sampleIndex: number; step: number }) => ({
-      position, rng: {}, run: {}, weights: {}, optimizer: optimizer.getState(),
+    const capture = async (position: { epoch: number; sampleIndex: number; step: number }) => ({
+      position, rng: {}, run: {}, weights: {}, optimizer: await optimizer.getState(),
     });
     const out = await lastValueFrom(
       events$(batchEnd(1), batchEnd(2), epochEnd(0, 2), fitEndEvent(2)).pipe(checkpoint({ dir, capture, every: { steps: 2 } }), toArray()),

@@ -18,7 +18,7 @@ const FGSGD: OptimizerConfig = { optimizer: 'fgsgd', lr: 0.05, momentum: 0.9, gr
 const STEPS = 6;
 
 /** Forward passes through conv1 in each of STEPS training steps (observe + forward/backward). */
-function passesPerStep(config: OptimizerConfig): number[] {
+async function passesPerStep(config: OptimizerConfig): Promise<number[]> {
   const model = buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 2 });
   const conv1 = model.getLayer('conv1') as unknown as { call: (...a: unknown[]) => unknown };
   const call = conv1.call.bind(conv1);
@@ -32,7 +32,7 @@ function passesPerStep(config: OptimizerConfig): number[] {
   const out: number[] = [];
   for (let i = 0; i < STEPS; i++) {
     calls = 0;
-    optimizer.observe(x);
+    await optimizer.observe(x);
     const { value, grads } = lossAndGrads(model, x, y);
     optimizer.applyGradients(grads);
     tf.dispose([value, ...Object.values(grads)]);
@@ -45,15 +45,15 @@ function passesPerStep(config: OptimizerConfig): number[] {
 }
 
 t.test('λ statistics only when a radius policy uses them: forward passes per step', async (t) => {
-  await assertNoLeak(t, 'passes', () => {
-    t.same(passesPerStep(FGSGD), Array(STEPS).fill(1), 'init (the default): one pass per step, no statistics pass');
-    t.same(passesPerStep({ ...FGSGD, fgsgd: { radius: 'bound:0.25' } }), Array(STEPS).fill(1), 'bound:B: one pass per step');
-    t.same(passesPerStep({ ...FGSGD, optimizer: 'sgd' }), Array(STEPS).fill(1), 'SGD: one pass per step');
+  await assertNoLeak(t, 'passes', async () => {
+    t.same(await passesPerStep(FGSGD), Array(STEPS).fill(1), 'init (the default): one pass per step, no statistics pass');
+    t.same(await passesPerStep({ ...FGSGD, fgsgd: { radius: 'bound:0.25' } }), Array(STEPS).fill(1), 'bound:B: one pass per step');
+    t.same(await passesPerStep({ ...FGSGD, optimizer: 'sgd' }), Array(STEPS).fill(1), 'SGD: one pass per step');
     // The control: the data policy does run the statistics pass, on the first step (stage (i))
     // and then every lambdaEvery steps.
-    t.same(passesPerStep({ ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 1 }), Array(STEPS).fill(2), 'data, every step: two passes per step');
-    t.same(passesPerStep({ ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 3 }), [2, 1, 1, 2, 1, 1], 'data, every 3 steps: a pass at steps 0, 3, ...');
-    t.same(passesPerStep({ ...FGSGD, fgsgd: { radius: 'init', radiusLayers: { conv2: 'data' } }, lambdaEvery: 1 }), Array(STEPS).fill(2), 'one layer on data is enough to need it');
+    t.same(await passesPerStep({ ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 1 }), Array(STEPS).fill(2), 'data, every step: two passes per step');
+    t.same(await passesPerStep({ ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 3 }), [2, 1, 1, 2, 1, 1], 'data, every 3 steps: a pass at steps 0, 3, ...');
+    t.same(await passesPerStep({ ...FGSGD, fgsgd: { radius: 'init', radiusLayers: { conv2: 'data' } }, lambdaEvery: 1 }), Array(STEPS).fill(2), 'one layer on data is enough to need it');
   });
 });
 
@@ -113,37 +113,37 @@ t.test('FG-SGD decays the Euclidean parameters, and only them', async (t) => {
 });
 
 t.test('the λ statistics in the state are keyed by layer name, and positional keys of older checkpoints still load', async (t) => {
-  await assertNoLeak(t, 'state', () => {
+  await assertNoLeak(t, 'state', async () => {
     const config: OptimizerConfig = { ...FGSGD, fgsgd: { radius: 'data' }, lambdaEvery: 1 };
     const build = () => buildModel('cnn-small', { inputShape: [8, 8, 1], numClasses: 4, seed: 5 });
     const { x, y } = blobData(16, [8, 8, 1], 2);
     const model = build();
     const optimizer = new TrainOptimizer(model, config, 1);
     for (let i = 0; i < 2; i++) {
-      optimizer.observe(x);
+      await optimizer.observe(x);
       const { value, grads } = lossAndGrads(model, x, y);
       optimizer.applyGradients(grads);
       tf.dispose([value, ...Object.values(grads)]);
     }
-    const state = optimizer.getState();
+    const state = await optimizer.getState();
     const keys = Object.keys(state.tensors).filter((k) => k.startsWith('renormalizer/'));
     t.same(keys, ['renormalizer/conv1', 'renormalizer/conv2', 'renormalizer/fc'], 'one per kernel layer input, by layer name');
 
-    const roundTrip = (tensors: typeof state.tensors) => {
+    const roundTrip = async (tensors: typeof state.tensors) => {
       const m = build();
       const o = new TrainOptimizer(m, config, 1);
       o.setState({ ...state, tensors });
-      const got = o.getState().tensors;
+      const got = (await o.getState()).tensors;
       o.dispose();
       m.dispose();
       return got;
     };
-    t.same(roundTrip(state.tensors), state.tensors, 'a state keyed by name restores as it was');
+    t.same(await roundTrip(state.tensors), state.tensors, 'a state keyed by name restores as it was');
     // Checkpoints written before names: renormalizer/0, /1, /2 in capture order.
     const position: Record<string, string> = { 'renormalizer/conv1': 'renormalizer/0', 'renormalizer/conv2': 'renormalizer/1', 'renormalizer/fc': 'renormalizer/2' };
     const positional = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [position[k] ?? k, v]));
     t.ok('renormalizer/1' in positional, 'the control: positional keys were made');
-    t.same(roundTrip(positional), state.tensors, 'positional keys restore to the same statistics');
+    t.same(await roundTrip(positional), state.tensors, 'positional keys restore to the same statistics');
     const m = build();
     const o = new TrainOptimizer(m, config, 1);
     t.throws(() => o.setState({ ...state, tensors: { ...state.tensors, 'renormalizer/conv9': state.tensors['renormalizer/conv1']! } }), /statistics of 'conv9'/, 'an unknown layer is refused, by name');
