@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { lossAndGrads, trainableVariables } from '../src/train/step.js';
 import { onDemand, type PullOperator } from '../src/pull.js';
 import type { Batch } from '../src/train/fit.js';
+import type { Replicas } from '../src/train/replicas.js';
 
 export interface ForwardBackwardOptions {
   model: tf.LayersModel;
@@ -12,6 +13,11 @@ export interface ForwardBackwardOptions {
    * the layer-input statistics that FG-SGD's ℜ is estimated from. Must not dispose `x`.
    */
   observe?: (x: tf.Tensor) => void | Promise<void>;
+  /**
+   * Data-parallel replicas (`session.replicas`, src/train/replicas.ts): the batch is split across
+   * them and the gradients summed. Absent: one pass on `model`.
+   */
+  replicas?: Replicas;
 }
 
 /** What `forwardBackward` passes on: the gradients of one batch and what it measured. */
@@ -70,6 +76,11 @@ export function forwardBackward<B extends Batch>(options: ForwardBackwardOptions
     const tag = batch as Partial<Pick<Gradients, 'epoch' | 'sampleIndex' | 'stallMs'>>;
     try {
       await options.observe?.(batch.x);
+      if (options.replicas) {
+        const { grads, loss, correct } = await options.replicas.lossAndGrads(batch.x, batch.y);
+        const images = batch.x.shape[0];
+        return { grads, loss, accuracy: correct / images, images, ms: performance.now() - t0, epoch: tag.epoch ?? 0, sampleIndex: tag.sampleIndex ?? 0, stallMs: tag.stallMs ?? 0 };
+      }
       let correct: tf.Scalar | undefined;
       const { value, grads } = lossAndGrads(model, batch.x, batch.y, variables, (logits) => {
         // Kept out of the gradient scope; disposed below, after one read-back with the loss.

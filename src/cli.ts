@@ -82,6 +82,8 @@ options:
                             manifolds, lr (the schedule's peak; the schedule is kept), momentum,
                             weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
+  --workers N               data-parallel model replicas over worker threads (default 1: none);
+                            needs a zoo model and wasm; each N is deterministic
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
@@ -163,6 +165,7 @@ const OPTIONS = {
   'lambda-every': { type: 'string' },
   swap: { type: 'string', multiple: true },
   batch: { type: 'string' },
+  workers: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
@@ -286,6 +289,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
+    workers: positiveInt('workers', v.workers),
     out: v.out,
     resume: v.resume,
     checkpointEvery: v['checkpoint-every'] === undefined ? undefined : usage(() => (parseCheckpointEvery(v['checkpoint-every']!), v['checkpoint-every']!)),

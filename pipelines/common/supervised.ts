@@ -55,7 +55,7 @@ export function supervised(spec: SupervisedSpec): Observable<TrainEvent> {
       session: s,
       batches: (plan) => spec.train(plan, s),
       step: pipe(
-        forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
+        forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x), replicas: s.replicas }),
         manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
       ),
       samplesPerEpoch: spec.trainSamples,

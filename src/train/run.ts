@@ -61,6 +61,11 @@ export interface RunOptions {
   /** FG-SGD, `data` policy: gather λ statistics every N steps. */
   lambdaEvery?: number;
   batch?: number;
+  /**
+   * Data-parallel model replicas, this thread's included (src/train/replicas.ts); default 1.
+   * A given number is deterministic; different numbers give different (equally valid) runs.
+   */
+  workers?: number;
   /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
   out: string;
   /** Directory holding the checkpoint to continue from. */
@@ -112,7 +117,7 @@ export const DEFAULT_SEED = 1;
 const RECORDED = [
   'pipeline', 'data', 'model', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds',
   'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'radius', 'radiusLayers', 'stepRule', 'groupSize', 'lambdaFloor', 'lambdaEvery',
-  'swaps', 'batch', 'strict', 'checkpointEvery',
+  'swaps', 'batch', 'workers', 'strict', 'checkpointEvery',
   'validation',
 ] as const;
 
@@ -208,6 +213,7 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
     configs: o.configs,
     swaps: o.swaps,
     interrupt: o.interrupt,
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
     run: { options: run },
   };
 }

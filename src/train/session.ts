@@ -14,6 +14,9 @@ import { readWeights, readLatestCheckpoint, restoreWeights, type Checkpoint, typ
 import type { Position, TrainEvent } from '../events.js';
 import { describeConfig, sameConfig, TrainOptimizer, type OptimizerConfig, type ConfigChange, type ScheduledSwap } from './optimizer.js';
 import { RngBank } from './rngs.js';
+import { Replicas } from './replicas.js';
+import { trainableVariables } from './step.js';
+import { UsageError } from '../usage.js';
 import { log } from '../log.js';
 import type { PullObservable } from '../pull.js';
 
@@ -39,6 +42,11 @@ export interface SessionOptions {
   swaps?: readonly ScheduledSwap[];
   /** Emits when the run must stop at the next step boundary, with a final checkpoint (Ctrl-C). */
   interrupt?: Observable<string>;
+  /**
+   * Model replicas for data-parallel training (src/train/replicas.ts), this thread's included;
+   * default 1 (no worker threads). More than 1 needs a zoo model and the wasm backend.
+   */
+  workers?: number;
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
   run?: Record<string, unknown>;
 }
@@ -68,6 +76,8 @@ export class Session {
     readonly start: Position,
     readonly resumedFrom?: string,
     startTotals?: EpochTotals,
+    /** The worker replicas of a data-parallel run (`workers` > 1). */
+    readonly replicas?: Replicas,
   ) {
     this.epochTotals = startTotals && start.sampleIndex > 0 ? { ...startTotals } : { lossSum: 0, correctSum: 0, images: 0 };
     this.interrupt$ = merge(this.interrupts, options.interrupt ?? NEVER);
@@ -138,6 +148,7 @@ export class Session {
     this.disposed = true;
     this.swaps?.dispose();
     this.interrupts.complete();
+    void this.replicas?.dispose();
     this.optimizer.dispose();
     this.model.dispose();
   }
@@ -205,12 +216,27 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       rngs = new RngBank(options.seed, { epoch: start.epoch, states: ckpt.rng });
       log.info({ from: options.resume, position: start }, 'resume: continuing from checkpoint');
     }
-    return new Session(options, backend, model, optimizer, rngs, start, options.resume, ckpt?.epochTotals);
+    const replicas = await openReplicas(options, backend, model, modelOptions);
+    return new Session(options, backend, model, optimizer, rngs, start, options.resume, ckpt?.epochTotals, replicas);
   } catch (e) {
     optimizer?.dispose();
     model.dispose();
     throw e;
   }
+}
+
+/** The worker replicas for `options.workers` > 1, after checking that the run can have them. */
+async function openReplicas(options: SessionOptions, backend: BackendInfo | undefined, model: tf.LayersModel, modelOptions: ModelOptions): Promise<Replicas | undefined> {
+  const n = options.workers ?? 1;
+  if (n <= 1) return undefined;
+  if (typeof options.model !== 'string') {
+    throw new UsageError(`--workers ${n}: the replicas are built in worker threads from a model of the zoo, and this pipeline's model is built in code; give --model NAME, or --workers 1`);
+  }
+  const name = backend?.name ?? tf.getBackend();
+  if (name !== 'wasm') throw new UsageError(`--workers ${n}: the replicas run on wasm, and this run is on '${name}'; give --backend wasm, or --workers 1`);
+  const replicas = await Replicas.open(n, options.model, modelOptions, model, trainableVariables(model));
+  log.info({ workers: n }, `data-parallel: ${n} replicas (this thread and ${n - 1} worker thread${n > 2 ? 's' : ''})`);
+  return replicas;
 }
 
 /**

@@ -38,7 +38,7 @@ export default function tinyPipeline(o: RunOptions): Observable<TrainEvent> {
       session: s,
       batches: trainBatches(TRAIN, s.batchSize),
       step: pipe(
-        forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x) }),
+        forwardBackward({ model: s.model, observe: (x) => s.optimizer.observe(x), replicas: s.replicas }),
         manifoldStep({ optimizer: s.optimizer, configs: s.configs }),
       ),
       samplesPerEpoch: TRAIN.length,

@@ -1,0 +1,89 @@
+/**
+ * Data-parallel training over worker threads (src/train/replicas.ts, `--workers N`):
+ * - the gradient summed over replicas equals the whole batch's gradient (a model without
+ *   BatchNorm), with odd shard sizes;
+ * - a whole run with 2 replicas (the default pipeline: cnn-small, FG-SGD) is deterministic, and a
+ *   run stopped and resumed lands on the uninterrupted run's weights;
+ * - what cannot work is refused with the way out; a replica that dies fails the step clearly;
+ * - no tensor leaks on this thread.
+ */
+import t from 'tap';
+import * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, toArray } from 'rxjs';
+import { useBackend } from '../helpers/backend.js';
+import { assertNoLeak } from '../helpers/leak.js';
+import { tempDir } from '../helpers/tmp.js';
+import { buildModel } from '../../src/models/index.js';
+import { Replicas } from '../../src/train/replicas.js';
+import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
+import type { FitEnd, TrainEvent } from '../../src/events.js';
+import type { RunOptions } from '../../src/train/run.js';
+import defaultPipeline from '../../pipelines/default.js';
+import tinyPipeline from './tiny-pipeline.js';
+import { blobData } from '../fgsgd/helpers.js';
+
+await useBackend('wasm');
+
+const modelOptions = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 4, seed: 3 };
+
+t.test('the gradient summed over 3 replicas equals the whole batch’s (shards of 4, 3, 3)', async (t) => {
+  await assertNoLeak(t, 'replicas', async () => {
+    const model = buildModel('cnn-small', modelOptions);
+    const variables = trainableVariables(model);
+    const replicas = await Replicas.open(3, 'cnn-small', modelOptions, model, variables);
+    t.same(replicas.shards(10), [4, 3, 3]);
+    t.same(replicas.shards(2), [1, 1, 0], 'a batch smaller than the replicas leaves some idle');
+    const { x, y } = blobData(10, [8, 8, 1], 4);
+    const whole = lossAndGrads(model, x, y, variables);
+    const par = await replicas.lossAndGrads(x, y);
+    t.ok(Math.abs(par.loss - whole.value.dataSync()[0]!) < 1e-5, `loss ${par.loss} = ${whole.value.dataSync()[0]}`);
+    let worst = 0;
+    for (const v of variables) {
+      const [a, b] = [par.grads[v.name]!.dataSync(), whole.grads[v.name]!.dataSync()];
+      const scale = Math.max(...Array.from(b, Math.abs), 1e-12);
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
+    }
+    t.ok(worst < 1e-5, `every gradient within 1e-5 of the largest entry (worst ${worst.toExponential(2)})`);
+    t.ok(par.correct >= 0 && par.correct <= 10 && Number.isInteger(par.correct), `correct count ${par.correct}`);
+    tf.dispose([x, y, whole.value, ...Object.values(whole.grads), ...Object.values(par.grads)]);
+    await replicas.dispose();
+    model.dispose();
+  });
+});
+
+t.test('a replica that dies fails the next step with a clear error', async (t) => {
+  const model = buildModel('cnn-small', modelOptions);
+  const replicas = await Replicas.open(2, 'cnn-small', modelOptions, model, trainableVariables(model));
+  await (replicas as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0]!.worker.terminate();
+  const { x, y } = blobData(4, [8, 8, 1], 4);
+  await t.rejects(replicas.lossAndGrads(x, y), { name: 'ReplicaError', message: /training replica 1 exited .*cannot go on without it/ });
+  tf.dispose([x, y]);
+  await replicas.dispose();
+  model.dispose();
+});
+
+const run = async (o: RunOptions) => (await lastValueFrom(defaultPipeline(o).pipe(toArray()))).find((e: TrainEvent): e is FitEnd => e.type === 'fitEnd')!;
+
+t.test('2 replicas: a run is deterministic, and stopped and resumed it lands on the same weights', async (t) => {
+  const dir = tempDir(t);
+  const base: Omit<RunOptions, 'out'> = { backend: 'wasm', workers: 2, batch: 15, maxSteps: 6, epochs: 1, seed: 2, progress: false };
+  await assertNoLeak(t, 'four runs with 2 replicas', async () => {
+    const a = await run({ ...base, out: `${dir}/a` });
+    const b = await run({ ...base, out: `${dir}/b` });
+    t.equal(a.steps, 6);
+    t.equal(b.weightsDigest, a.weightsDigest, 'the same run twice: the same weights');
+    const one = await run({ ...base, workers: 1, out: `${dir}/one` });
+    t.not(one.weightsDigest, a.weightsDigest, 'one replica sums in another order: another (equally valid) run');
+    await run({ ...base, maxSteps: 3, out: `${dir}/cut` });
+    const resumed = await run({ ...base, out: `${dir}/cut`, resume: `${dir}/cut` });
+    t.equal(resumed.steps, 6);
+    t.equal(resumed.weightsDigest, a.weightsDigest, 'resumed = uninterrupted, bit for bit');
+  });
+});
+
+t.test('what replicas cannot do is refused, with the way out', async (t) => {
+  const dir = tempDir(t);
+  await t.rejects(lastValueFrom(tinyPipeline({ out: `${dir}/tiny`, workers: 2 })), { name: 'UsageError', message: /--workers 2: .*model is built in code; give --model NAME, or --workers 1/ });
+  await t.rejects(run({ out: `${dir}/cpu`, workers: 2, backend: 'cpu', maxSteps: 1 }), { name: 'UsageError', message: /--workers 2: the replicas run on wasm, and this run is on 'cpu'; give --backend wasm, or --workers 1/ });
+  await useBackend('wasm');
+});
