@@ -34,6 +34,8 @@ export interface BenchOptions {
   warmup: number;
   /** Time budget per (model, backend), in seconds. */
   budgetSeconds: number;
+  /** Data-parallel replicas measured by `train-step` on wasm (1: none). */
+  workers: number;
   /** Steps of the `soak` section. */
   soakSteps: number;
   /** Results JSON path (absolute). */
@@ -58,6 +60,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --steps N          timed steps per model and backend (default 10; fewer if the budget is short, at least 1)
   --warmup N         warm-up steps (default 2)
   --budget S         seconds per model and backend (default 60)
+  --workers N        data-parallel wasm replicas train-step also measures (default: every core, ${os.availableParallelism()}; 1: none)
   --soak-steps N     steps of the soak section (default 10000)
   --out FILE         results JSON (default bench/out/results.json, which git ignores)
   --reference PATH   PyTorch reference script (default: env FGSGD_TORCH_REFERENCE, else bench/reference/torch_step.py)
@@ -93,6 +96,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
         warmup: { type: 'string' },
         budget: { type: 'string' },
         'soak-steps': { type: 'string' },
+        workers: { type: 'string' },
         out: { type: 'string' },
         reference: { type: 'string' },
         'skip-torch': { type: 'boolean', default: false },
@@ -121,6 +125,7 @@ export function parseBenchArgs(argv: readonly string[], cwd = process.cwd()): Be
     warmup: int('warmup', values.warmup, 2, 0),
     budgetSeconds: budget,
     soakSteps: int('soak-steps', values['soak-steps'], 10_000, 1),
+    workers: int('workers', values.workers, os.availableParallelism(), 1),
     out: resolve(cwd, values.out ?? resolve(REPO_ROOT, 'bench', 'out', 'results.json')),
     reference: values.reference === undefined ? undefined : resolve(cwd, values.reference),
     skipTorch: values['skip-torch'],

@@ -8,12 +8,17 @@
  * would exceed twice the budget is skipped with that estimate as its reason, and slow pairs drop their
  * warm-up steps and time fewer steps (at least one). An error (e.g. a kernel the backend lacks)
  * marks that pair failed with its message, and the section goes on.
+ *
+ * On wasm, each model is measured a second time with `--workers N` data-parallel replicas (default:
+ * every core; src/train/replicas.ts), against PyTorch at N threads: the step is then the replicas'
+ * summed gradient and one SGD update on the main thread's model.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type ConcreteBackend } from '../../src/backend/index.js';
 import { buildModel } from '../../src/models/index.js';
-import { trainStep } from '../../src/train/step.js';
+import { trainStep as singleStep, trainableVariables } from '../../src/train/step.js';
+import { Replicas } from '../../src/train/replicas.js';
 import type { TorchResult } from '../torch.js';
 import type { BenchContext, SectionResult } from './index.js';
 
@@ -23,14 +28,16 @@ export interface TrainStepModel {
   input: [number, number, number];
   /** Target ratio ours/torch at one thread each. */
   target: number;
+  /** Target ratio with N data-parallel replicas against torch at N threads. */
+  parallelTarget: number;
   /** Timed steps for the torch reference (cheap; enough for a steady figure). */
   torchSteps: number;
 }
 
 /** The models this section measures, as `torch_step.py` names them. */
 export const TRAIN_STEP_MODELS: readonly TrainStepModel[] = [
-  { name: 'cnn-small', batch: 64, input: [28, 28, 1], target: 0.5, torchSteps: 20 },
-  { name: 'resnet20', batch: 128, input: [32, 32, 3], target: 0.3, torchSteps: 10 },
+  { name: 'cnn-small', batch: 64, input: [28, 28, 1], target: 0.5, parallelTarget: 0.7, torchSteps: 20 },
+  { name: 'resnet20', batch: 128, input: [32, 32, 3], target: 0.3, parallelTarget: 0.35, torchSteps: 10 },
 ];
 
 /** Torch thread counts always measured (one thread is the target's comparison; two is extra). */
@@ -43,8 +50,10 @@ export interface TrainStepRow {
   backend: ConcreteBackend;
   /** tfjs's name of the active backend, when it loaded. */
   tfBackend?: string;
-  /** Compute threads the backend uses (wasm and cpu: 1; native TensorFlow: all cores). */
+  /** Compute threads the backend uses (wasm and cpu: 1; native TensorFlow: all cores; wasm replicas: one each). */
   threads: number;
+  /** Data-parallel replicas (wasm), when more than one. */
+  replicas?: number;
   status: 'ok' | 'failed' | 'skipped';
   reason?: string;
   imagesPerSecond?: number;
@@ -72,11 +81,18 @@ function threadsOf(backend: ConcreteBackend): number {
 
 const now = () => performance.now() / 1000;
 
-/** Measure one (model, backend) on the active backend. Frees everything it creates. */
+/** Measure one (model, backend) on the active backend, with `row.replicas` replicas. Frees everything it creates. */
 async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext): Promise<void> {
   const { steps, warmup, budgetSeconds: budget } = ctx.options;
   const model = buildModel(m.name, { inputShape: m.input, seed: 0 });
   const optimizer = tf.train.sgd(0.01);
+  const replicas = row.replicas ? await Replicas.open(row.replicas, m.name, { inputShape: m.input, seed: 0 }, model, trainableVariables(model)) : undefined;
+  const trainStep = async (_model: tf.LayersModel, opt: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): Promise<void> => {
+    if (!replicas) return void singleStep(model, opt, x, y);
+    const { grads } = await replicas.lossAndGrads(x, y);
+    opt.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+  };
   const x = tf.randomNormal([m.batch, ...m.input], 0, 1, 'float32', 1);
   const labels = tf.randomUniform([m.batch], 0, 10, 'int32', 2);
   const probeBatch = Math.min(PROBE_BATCH, m.batch);
@@ -87,11 +103,11 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
     // Probe: warms the kernels up (optimizer state, wasm/XNNPACK set-up) on a small batch and
     // estimates a full step. A second probe call gives a steadier figure when the first was cheap.
     let t = now();
-    trainStep(model, optimizer, px, pl);
+    await trainStep(model, optimizer, px, pl);
     let probeSeconds = now() - t;
     if (probeSeconds < budget / 4) {
       t = now();
-      trainStep(model, optimizer, px, pl);
+      await trainStep(model, optimizer, px, pl);
       probeSeconds = now() - t;
     }
     const estimate = (probeSeconds * m.batch) / probeBatch;
@@ -107,7 +123,7 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
     let w = 0;
     while (w < warmup && now() - start + est * 2 <= budget) {
       t = now();
-      trainStep(model, optimizer, x, labels);
+      await trainStep(model, optimizer, x, labels);
       est = now() - t;
       w++;
     }
@@ -116,7 +132,7 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
     const tensorsBefore = tf.memory().numTensors;
     const cpuBefore = process.cpuUsage();
     t = now();
-    for (let i = 0; i < n; i++) trainStep(model, optimizer, x, labels);
+    for (let i = 0; i < n; i++) await trainStep(model, optimizer, x, labels);
     const el = now() - t;
     const cpu = process.cpuUsage(cpuBefore);
     row.cpuShare = round((cpu.user + cpu.system) / 1e6 / el, 2);
@@ -128,6 +144,7 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
     row.tensorsLeakedPerStep = (tf.memory().numTensors - tensorsBefore) / n;
   } finally {
     tf.dispose([x, labels, px, pl]);
+    await replicas?.dispose();
     optimizer.dispose();
     model.dispose();
   }
@@ -180,9 +197,10 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       ctx.progress(`backend ${backend} skipped: ${firstLine(e)}`);
       continue;
     }
-    for (const m of models) {
-      const row: TrainStepRow = { model: m.name, batch: m.batch, backend, tfBackend, threads: threadsOf(backend), status: 'failed' };
-      ctx.progress(`${m.name} batch ${m.batch} on ${backend}: measuring (budget ${ctx.options.budgetSeconds} s)`);
+    const workers = backend === 'wasm' && ctx.options.workers > 1 ? [1, ctx.options.workers] : [1];
+    for (const m of models) for (const n of workers) {
+      const row: TrainStepRow = { model: m.name, batch: m.batch, backend, tfBackend, threads: n > 1 ? n : threadsOf(backend), status: 'failed', ...(n > 1 ? { replicas: n } : {}) };
+      ctx.progress(`${m.name} batch ${m.batch} on ${backend}${n > 1 ? ` ×${n} replicas` : ''}: measuring (budget ${ctx.options.budgetSeconds} s)`);
       try {
         await measure(m, row, ctx);
       } catch (e) {
@@ -196,6 +214,7 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       }
       // Targets: one thread against torch's one thread, on training backends (cpu is a correctness reference).
       if (row.threads === 1 && backend !== 'cpu') row.target = m.target;
+      if (row.replicas) row.target = m.parallelTarget;
       if (row.imagesPerSecond !== undefined && row.torchImagesPerSecond !== undefined) {
         row.ratio = round(row.imagesPerSecond / row.torchImagesPerSecond, 3);
         if (row.target !== undefined) row.meetsTarget = row.ratio >= row.target;
@@ -214,13 +233,13 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       ours = `${r.status} [${notes.length}]`;
     }
     const target = r.target === undefined ? '—' : `≥${r.target.toFixed(2)}×${r.meetsTarget === undefined ? '' : r.meetsTarget ? ' ok' : ' MISS'}`;
-    return [r.model, String(r.batch), r.backend, String(r.threads), ours, fmt(r.torchImagesPerSecond),
+    return [r.model, String(r.batch), r.replicas ? `${r.backend}×${r.replicas}` : r.backend, String(r.threads), ours, fmt(r.torchImagesPerSecond),
       r.ratio === undefined ? '—' : `${r.ratio.toFixed(3)}×`, target];
   });
   const text: string[] = [rows.length ? table(header, body) : '(no backend loaded)'];
   const busy = rows.filter((r) => r.cpuShare !== undefined && r.cpuShare < 0.8 * r.threads);
   if (busy.length) {
-    notes.push(`note: the machine was busy: ${busy.map((r) => `${r.model} on ${r.backend} got ${r.cpuShare} CPU-s per s`).join('; ')}; ratios (torch measured right after) are steadier than the absolute figures.`);
+    notes.push(`note: the machine was busy: ${busy.map((r) => `${r.model} on ${r.backend}${r.replicas ? `×${r.replicas}` : ""} got ${r.cpuShare} CPU-s per s`).join('; ')}; ratios (torch measured right after) are steadier than the absolute figures.`);
   }
   if (notes.length) text.push('', ...notes);
   if (skippedBackends.length) text.push('', 'backends skipped:', ...skippedBackends.map((s) => `  ${s.backend}: ${s.reason}`));
@@ -233,7 +252,7 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       text.push(`  ${r.model} batch ${r.batch}, ${r.threads} thread(s): ${r.ok ? `${r.imagesPerSecond} img/s (${r.msPerStep} ms/step, ${r.steps} steps)` : `failed: ${r.error}`}`);
     }
   }
-  text.push(`targets, one thread vs torch one thread (not for the pure-JS cpu reference backend): ${models.map((m) => `${m.name} ≥ ${m.target}×`).join(', ')}.`);
+  text.push(`targets, one thread vs torch one thread (not for the pure-JS cpu reference backend): ${models.map((m) => `${m.name} ≥ ${m.target}×`).join(', ')}; wasm with N replicas vs torch N threads: ${models.map((m) => `${m.name} ≥ ${m.parallelTarget}×`).join(', ')}.`);
 
   return {
     name: 'train-step',

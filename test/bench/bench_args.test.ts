@@ -1,12 +1,14 @@
 import t from 'tap';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { BenchArgsError, DEFAULT_BACKENDS, parseBenchArgs, REPO_ROOT } from '../../bench/run.js';
 
 t.test('defaults', (t) => {
   const o = parseBenchArgs([], '/tmp');
   t.same(o.sections, ['train-step', 'fgsgd-update', 'pipeline'], 'every section but the opt-in soak');
   t.equal(o.soakSteps, 10_000);
+  t.equal(o.workers, os.availableParallelism(), 'train-step also measures one wasm replica per core');
   t.equal(o.models, null, 'each section picks its own models');
   t.same(o.backends, [...DEFAULT_BACKENDS]);
   t.same(o.backends, ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
@@ -35,6 +37,7 @@ t.test('options', (t) => {
   const soak = parseBenchArgs(['--sections', 'soak,pipeline', '--soak-steps', '300']);
   t.same(soak.sections, ['pipeline', 'soak'], 'an opt-in section runs when named, in registry order');
   t.equal(soak.soakSteps, 300);
+  t.equal(parseBenchArgs(['--workers', '1']).workers, 1, '--workers 1: no replica rows');
   t.end();
 });
 
