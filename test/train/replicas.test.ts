@@ -17,7 +17,7 @@ import { buildModel } from '../../src/models/index.js';
 import { Replicas } from '../../src/train/replicas.js';
 import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
-import type { RunOptions } from '../../src/train/run.js';
+import { resolveResume, type RunOptions } from '../../src/train/run.js';
 import defaultPipeline from '../../pipelines/default.js';
 import tinyPipeline from './tiny-pipeline.js';
 import { blobData } from '../fgsgd/helpers.js';
@@ -75,6 +75,7 @@ t.test('2 replicas: a run is deterministic, and stopped and resumed it lands on 
     const one = await run({ ...base, workers: 1, out: `${dir}/one` });
     t.not(one.weightsDigest, a.weightsDigest, 'one replica sums in another order: another (equally valid) run');
     await run({ ...base, maxSteps: 3, out: `${dir}/cut` });
+    t.equal((await resolveResume({ resume: `${dir}/cut` })).workers, 2, '--resume keeps the run\'s --workers');
     const resumed = await run({ ...base, out: `${dir}/cut`, resume: `${dir}/cut` });
     t.equal(resumed.steps, 6);
     t.equal(resumed.weightsDigest, a.weightsDigest, 'resumed = uninterrupted, bit for bit');
