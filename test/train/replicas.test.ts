@@ -19,7 +19,17 @@ import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
 import { resolveResume, type RunOptions } from '../../src/train/run.js';
 import defaultPipeline from '../../pipelines/default.js';
-import tinyPipeline from './tiny-pipeline.js';
+import tinyPipeline, { defaults as tinyDefaults, TRAIN } from './tiny-pipeline.js';
+import { pipe } from 'rxjs';
+import { onDemand } from '../../src/pull.js';
+import { withSession } from '../../src/train/session.js';
+import { sessionOptions } from '../../src/train/run.js';
+import { fit } from '../../src/train/fit.js';
+import { forwardBackward } from '../../operators/forwardBackward.js';
+import { manifoldStep } from '../../operators/manifoldStep.js';
+import { checkpoint } from '../../operators/checkpoint.js';
+import { readCheckpoint } from '../../src/checkpoint.js';
+import { trainBatches } from './fixtures.js';
 import { blobData } from '../fgsgd/helpers.js';
 
 await useBackend('wasm');
@@ -87,4 +97,36 @@ t.test('what replicas cannot do is refused, with the way out', async (t) => {
   await t.rejects(lastValueFrom(tinyPipeline({ out: `${dir}/tiny`, workers: 2 })), { name: 'UsageError', message: /--workers 2: .*model is built in code; give --model NAME, or --workers 1/ });
   await t.rejects(run({ out: `${dir}/cpu`, workers: 2, backend: 'cpu', maxSteps: 1 }), { name: 'UsageError', message: /--workers 2: the replicas run on wasm, and this run is on 'cpu'; give --backend wasm, or --workers 1/ });
   await useBackend('wasm');
+});
+
+t.test('a replica that dies mid-run stops the run with a clear error, and the last checkpoint is intact and resumable', async (t) => {
+  const dir = tempDir(t);
+  // The tiny pipeline's composition on a zoo model, with a replica killed after step 4.
+  const runKilling = (o: RunOptions, killAfter?: number) =>
+    lastValueFrom(
+      withSession({ ...sessionOptions(o, tinyDefaults), backend: 'wasm' }, (s) =>
+        fit({
+          session: s,
+          batches: trainBatches(TRAIN, s.batchSize),
+          step: pipe(forwardBackward({ model: s.model, replicas: s.replicas }), manifoldStep({ optimizer: s.optimizer })),
+          samplesPerEpoch: TRAIN.length,
+        }).pipe(
+          checkpoint({ dir: o.out, capture: (p) => s.capture(p), every: { steps: 2 } }),
+          onDemand<TrainEvent, TrainEvent>(() => ({
+            *handle(e) {
+              if (e.type === 'batchEnd' && e.step === killAfter) void (s.replicas as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0]!.worker.terminate();
+              yield e;
+            },
+          })),
+        ),
+      ).pipe(toArray()),
+    );
+  const o: RunOptions = { out: `${dir}/run`, model: 'cnn-small', workers: 2, epochs: 1, seed: 4, optimizer: 'fgsgd' };
+  await t.rejects(runKilling(o, 4), { name: 'ReplicaError', message: /training replica 1 exited .*cannot go on without it/ });
+  const ckpt = await readCheckpoint(`${dir}/run`);
+  t.equal(ckpt.position.step, 4, 'the checkpoint of step 4 is there');
+  const resumed = (await runKilling({ ...o, resume: `${dir}/run` })).find((e): e is FitEnd => e.type === 'fitEnd')!;
+  const whole = (await runKilling({ ...o, out: `${dir}/whole` })).find((e): e is FitEnd => e.type === 'fitEnd')!;
+  t.equal(resumed.steps, 12);
+  t.equal(resumed.weightsDigest, whole.weightsDigest, 'resumed from it = uninterrupted');
 });
