@@ -23,10 +23,15 @@ t.test('auto picks the first backend that loads and says why earlier ones were s
   const info = await initBackend('auto');
   if (installed('@tensorflow/tfjs-node-gpu') || installed('@tensorflow/tfjs-node')) {
     t.ok(['tensorflow-gpu', 'tensorflow'].includes(info.name), `native backend chosen: ${info.name}`);
+  } else if (info.name === 'webgpu') {
+    t.equal(info.adapter?.software, false, 'webgpu is chosen only on a hardware adapter');
   } else {
-    t.equal(info.name, 'wasm', 'without native packages, wasm is chosen');
-    t.same(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
-    for (const s of info.skipped) t.match(s.reason, /npm install @tensorflow\/tfjs-node/, `${s.name}: reason names the package`);
+    t.equal(info.name, 'wasm', 'without native packages or a hardware WebGPU adapter, wasm is chosen');
+    t.same(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'webgpu', 'tensorflow'], 'in auto\'s order');
+    for (const s of info.skipped) {
+      if (s.name === 'webgpu') t.match(s.reason, /software one .*slower than wasm|no GPU adapter|optional dependency/, `webgpu: says why (${s.reason})`);
+      else t.match(s.reason, /npm install @tensorflow\/tfjs-node/, `${s.name}: reason names the package`);
+    }
   }
   t.equal(tf.getBackend(), info.tfBackend);
 });
