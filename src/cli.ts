@@ -38,7 +38,8 @@ import { UsageError } from './usage.js';
 import { MODELS } from './models/index.js';
 import { expandGrid } from './sweep/grid.js';
 import { loadGrid } from './sweep/load.js';
-import { runSweep } from './sweep/run.js';
+import { PARENT_PID_ENV, runSweep } from './sweep/run.js';
+import { DEFAULT_LOCK_SECONDS, parseQueue, redactUrl, runWorker, type QueueTarget } from './sweep/queue.js';
 import { loadPipeline, type Registry } from './registry.js';
 import { makeShards } from './data/make_shards.js';
 import { assertNoUnfinishedRun, resolveResume, runPipeline, type RunOptions } from './train/run.js';
@@ -111,6 +112,9 @@ options:
   --out DIR                 output directory (default runs/sweep-<grid>)
   --data DIR                passed to every run as --data
   --first-seed S            first seed (default 1)
+  --queue URL               run on workers (fgsgd worker) through this Redis queue instead of here:
+                            redis://[:PASSWORD@]HOST:PORT[/DB], rediss://... (TLS), or env:NAME;
+                            enqueues each unfinished run once and waits for them
   -h, --help                this text
 `;
 
@@ -132,11 +136,13 @@ classes.txt. Serve DIR over HTTP and train with
 function usage(registry: Registry): string {
   const train = trainUsage(registry);
   return `usage: fgsgd train <pipeline name or file> [options]
-       fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S]
+       fgsgd sweep <grid name or file> --seeds N [--parallel P] [--out DIR] [--data DIR] [--first-seed S] [--queue URL]
+       fgsgd worker --queue URL [--concurrency K] [--lock-seconds S]
        fgsgd evaluate <model directory> --data DIR [--backend NAME] [--batch N]
        fgsgd make-shards --from DIR --out DIR [--per-shard N]
 ${train.slice(train.indexOf('\n') + 1)}
 ${sweepUsage(registry)}
+${WORKER_USAGE}
 ${EVALUATE_USAGE}
 ${MAKE_SHARDS_USAGE}`;
 }
@@ -307,6 +313,7 @@ const SWEEP_OPTIONS = {
   out: { type: 'string' },
   data: { type: 'string' },
   'first-seed': { type: 'string' },
+  queue: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -317,6 +324,8 @@ export interface SweepArgs {
   out?: string;
   data?: string;
   firstSeed?: number;
+  /** `--queue`: run on workers through this Redis queue (src/sweep/queue.ts). */
+  queue?: QueueTarget;
 }
 
 /** Parse `sweep ...` arguments. */
@@ -331,8 +340,88 @@ export function parseSweepArgs(argv: string[]): { help: boolean; options?: Sweep
   if (seeds === undefined) throw new UsageError('missing --seeds N (seeds per configuration)');
   return {
     help: false,
-    options: { grid, seeds, parallel: positiveInt('parallel', v.parallel), out: v.out, data: v.data, firstSeed: int('first-seed', v['first-seed']) },
+    options: {
+      grid, seeds, parallel: positiveInt('parallel', v.parallel), out: v.out, data: v.data, firstSeed: int('first-seed', v['first-seed']),
+      ...(v.queue !== undefined ? { queue: parseQueue(v.queue) } : {}),
+    },
   };
+}
+
+/** The arguments with the value of --queue (a URL that may hold a password) redacted. */
+function redactQueueArgs(argv: readonly string[]): string[] {
+  return argv.map((a, i) => (argv[i - 1] === '--queue' ? redactUrl(a) : a.startsWith('--queue=') ? `--queue=${redactUrl(a.slice(8))}` : a));
+}
+
+/**
+ * Under a queue worker (src/sweep/run.ts `runOne`), exit at once if the worker dies: its job goes
+ * to another worker, which resumes the run from its last checkpoint, and this process must not
+ * write into the same folder meanwhile.
+ */
+function watchParent(): void {
+  const parent = process.env[PARENT_PID_ENV];
+  if (!parent) return;
+  setInterval(() => {
+    if (String(process.ppid) !== parent) process.kill(process.pid, 'SIGKILL');
+  }, 250).unref();
+}
+
+const WORKER_OPTIONS = {
+  queue: { type: 'string' },
+  concurrency: { type: 'string' },
+  'lock-seconds': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const WORKER_USAGE = `usage: fgsgd worker --queue URL [--concurrency K] [--lock-seconds S]
+
+Runs the sweep jobs of a Redis queue (fgsgd sweep ... --queue URL), K at a time, each as an
+\`fgsgd train\` process in the run's folder, which must be at the same path on this machine as
+where the sweep was started (a shared filesystem). On SIGTERM or Ctrl-C its trainers checkpoint
+and stop, their jobs go back to the queue, and it exits. A worker that dies loses its jobs to the
+others after about S seconds; they resume from the runs' checkpoints.
+
+options:
+  --queue URL               redis://[:PASSWORD@]HOST:PORT[/DB], rediss://... (TLS), or env:NAME
+                            (the URL in the environment variable NAME)
+  --concurrency K           runs at a time (default 1)
+  --lock-seconds S          how long a job stays locked without renewal (default ${DEFAULT_LOCK_SECONDS})
+  -h, --help                this text
+`;
+
+/** \`fgsgd worker --queue URL\`: take sweep jobs until SIGTERM or Ctrl-C. */
+async function workerCommand(argv: string[]): Promise<number> {
+  return command(
+    () => {
+      const { values: v, positionals } = parse(argv, WORKER_OPTIONS);
+      if (v.help) return (process.stdout.write(WORKER_USAGE), null);
+      if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+      if (v.queue === undefined) throw new UsageError('missing --queue URL (redis://HOST:PORT, or env:NAME)');
+      return {
+        target: parseQueue(v.queue),
+        concurrency: positiveInt('concurrency', v.concurrency) ?? 1,
+        lockSeconds: positiveInt('lock-seconds', v['lock-seconds']) ?? DEFAULT_LOCK_SECONDS,
+      };
+    },
+    async (o) => {
+      const controller = new AbortController();
+      process.stdout.write(`fgsgd worker: taking runs from ${o.target.redacted}, ${o.concurrency} at a time (Ctrl-C or SIGTERM to stop)\n`);
+      await withSignals(
+        (signal) => {
+          process.stderr.write(`fgsgd worker: ${signal}: its trainers checkpoint and stop, their runs go back to the queue (again to abort)\n`);
+          controller.abort();
+        },
+        () =>
+          runWorker({
+            ...o,
+            signal: controller.signal,
+            onJob: (e) =>
+              process.stdout.write(
+                e.type === 'start' ? `${e.runId}: started\n` : `${e.runId}: ${e.ok ? 'finished' : e.reason} (${e.seconds!.toFixed(0)} s)\n`,
+              ),
+          }),
+      );
+    },
+  );
 }
 
 /** A shell-safe rendering of one argument, for the recorded command line. */
@@ -410,11 +499,12 @@ async function sweep(argv: string[], registry: Registry): Promise<number> {
           parallel: args.parallel,
           out,
           extraArgs: args.data !== undefined ? ['--data', args.data] : [],
-          commandLine: ['fgsgd', ...argv].map(shellQuote).join(' '),
+          commandLine: ['fgsgd', ...redactQueueArgs(argv)].map(shellQuote).join(' '),
+          queue: args.queue,
           signal: controller.signal,
           onRun: (e) => {
             if (e.type === 'end') {
-              const what = e.ok ? `test accuracy ${e.testAccuracy?.toFixed(4) ?? 'n/a'}` : `failed (exit ${e.code ?? 'by signal'}; see ${e.log})`;
+              const what = e.ok ? `test accuracy ${e.testAccuracy?.toFixed(4) ?? 'n/a'}` : e.reason ? `failed: ${e.reason}` : `failed (exit ${e.code ?? 'by signal'}; see ${e.log})`;
               process.stdout.write(`[${e.count}/${e.of}] ${e.id}: ${what} (${e.seconds!.toFixed(0)} s)\n`);
             }
           },
@@ -457,7 +547,9 @@ export async function main(argv: string[], registry: Registry): Promise<number> 
     process.stdout.write(usage(registry));
     return 0;
   }
+  watchParent();
   if (command === 'sweep') return sweep(argv, registry);
+  if (command === 'worker') return workerCommand(argv);
   if (command === 'evaluate') return evaluateCommand(argv, registry);
   if (command === 'make-shards') return makeShardsCommand(argv);
   let given: Partial<RunOptions>;

@@ -26,6 +26,7 @@ import { readMetrics } from '../report.js';
 import { aggregate, resultsTable, type ConfigResult, type RunSummary } from './aggregate.js';
 import { expandGrid, seedsOf, type Grid, type Run } from './grid.js';
 import { meanCurves, writeSweepPlots } from './plots.js';
+import { sweepOnQueue, type QueueTarget } from './queue.js';
 
 export interface SweepOptions {
   grid: Grid;
@@ -50,6 +51,8 @@ export interface SweepOptions {
   signal?: AbortSignal;
   /** Called when a run starts and when it ends (for progress lines). */
   onRun?: (e: RunProgress) => void;
+  /** Run on workers through this queue (src/sweep/queue.ts) instead of on this machine. */
+  queue?: QueueTarget;
 }
 
 export interface RunProgress {
@@ -64,6 +67,8 @@ export interface RunProgress {
   /** A failed run's exit code and stderr file. */
   code?: number | null;
   log?: string;
+  /** Why a run failed, when the queue says (its trainer's last lines). */
+  reason?: string;
 }
 
 export interface FailedRun {
@@ -83,6 +88,9 @@ export interface SweepResult {
 
 const DEFAULT_COMMAND = [process.execPath, join(PACKAGE_ROOT, 'bin/fgsgd.js')];
 
+/** The environment variable through which a trainer learns the pid it must not outlive (src/cli.ts). */
+export const PARENT_PID_ENV = 'FGSGD_EXIT_WITH_PARENT';
+
 /** The ends of a `fgsgd train` run whose results count (src/train/fit.ts `FitEndReason`). */
 const FINISHED_REASONS = new Set(['completed', 'maxSteps']);
 
@@ -91,7 +99,7 @@ const FINISHED_REASONS = new Set(['completed', 'maxSteps']);
  * at --max-steps. A summary of an interrupted, diverged or failed run (the trainer writes one for
  * every end) means the run is not finished: null, so that it runs again.
  */
-async function readSummary(dir: string): Promise<RunSummary | null> {
+export async function readSummary(dir: string): Promise<RunSummary | null> {
   const file = join(dir, 'summary.json');
   if (!existsSync(file)) return null;
   let summary: RunSummary;
@@ -103,9 +111,21 @@ async function readSummary(dir: string): Promise<RunSummary | null> {
   return FINISHED_REASONS.has(String(summary.reason)) ? summary : null;
 }
 
-function runOne(command: string[], argv: string[], dir: string, signal?: AbortSignal): Promise<{ code: number | null; stderrTail: string }> {
+/**
+ * Run one `fgsgd train` into `dir` (stdout.log and stderr.log there). `exitWithParent`: the trainer
+ * exits at once if this process dies (a queue worker killed with SIGKILL), so that it cannot race
+ * the worker that takes its run over.
+ */
+export function runOne(
+  command: string[] = DEFAULT_COMMAND,
+  argv: string[],
+  dir: string,
+  signal?: AbortSignal,
+  opts: { cwd?: string; exitWithParent?: boolean } = {},
+): Promise<{ code: number | null; stderrTail: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...argv, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGTERM' });
+    const env = opts.exitWithParent ? { ...process.env, [PARENT_PID_ENV]: String(process.pid) } : process.env;
+    const child = spawn(command[0]!, [...command.slice(1), ...argv, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGTERM', cwd: opts.cwd, env });
     let stderr = '';
     const chunks: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b));
@@ -145,7 +165,15 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   }
   log.info({ grid: opts.grid.name, runs: runs.length, finished: result.skipped.length, parallel }, 'sweep: starting');
 
-  let next = 0;
+  if (opts.queue) {
+    const { done, failed } = await sweepOnQueue({ target: opts.queue, out: opts.out, runs: pending, extraArgs: opts.extraArgs ?? [], signal: opts.signal, onRun: opts.onRun });
+    for (const run of pending) {
+      const s = done.get(run.id);
+      if (s) (result.ran.push(run.id), record(run, s));
+    }
+    result.failed.push(...failed);
+  }
+  let next = opts.queue ? pending.length : 0;
   let ended = 0;
   const worker = async () => {
     while (next < pending.length && !opts.signal?.aborted) {
@@ -282,7 +310,9 @@ async function writeResults(opts: SweepOptions, runs: readonly Run[], r: SweepRe
     `| command | ${opts.commandLine ? `\`${opts.commandLine}\`` : 'n/a'} |`,
     `| shared options | \`${toArgvText(opts.grid.base)}\` |`,
     '',
-    r.failed.length ? `Failed runs (rerun the sweep to retry them): ${r.failed.map((f) => `\`${f.id}\` (${f.log})`).join(', ')}` : '',
+    r.failed.length
+      ? `Failed runs (rerun the sweep to retry them):\n\n${r.failed.map((f) => `- \`${f.id}\`: ${oneLine(f.stderrTail) || `exit ${f.code ?? 'by signal'}`} (${f.log})`).join('\n')}`
+      : '',
   ].join('\n');
   await writeFileAtomic(join(opts.out, 'results.md'), md + '\n');
 }
@@ -294,6 +324,11 @@ function seedOverrides(opts: SweepOptions): string {
   if (own.length === 0) return '';
   const n = (c: Grid['configs'][number]) => seedsOf(c, opts.seeds);
   return ` except ${own.map((c) => `\`${c.id}\`: ${n(c)} seed(s) (${first}..${first + n(c) - 1})`).join(', ')}`;
+}
+
+function oneLine(text: string): string {
+  const line = text.trim().split('\n').filter(Boolean).pop() ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function toArgvText(args: Grid['base']): string {
