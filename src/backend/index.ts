@@ -18,6 +18,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { log } from '../log.js';
 import { registerWasmTrainingKernels } from './wasm_kernels.js';
 
@@ -46,6 +49,7 @@ export interface GpuAdapterInfo {
 }
 
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 
 /** The npm package that provides each backend. */
 export const BACKEND_PACKAGES: Record<ConcreteBackend, string> = {
@@ -129,6 +133,39 @@ async function loadWasm(): Promise<void> {
   }
 }
 
+let adapterProbe: Promise<GpuAdapterInfo | null> | undefined;
+
+/**
+ * The adapter Dawn would give, asked in a child process (its stderr discarded): null when there is
+ * none. @throws BackendError when the 'webgpu' package is missing or the probe fails.
+ */
+async function probeWebgpuAdapter(): Promise<GpuAdapterInfo | null> {
+  let url: string;
+  try {
+    url = pathToFileURL(require.resolve('webgpu')).href;
+  } catch (e) {
+    throw new BackendError(`backend 'webgpu' needs the optional dependency 'webgpu' (Dawn for Node), which could not be loaded (${firstLine(e)}); run 'npm ci', or choose --backend wasm.`);
+  }
+  const script = `
+    const dawn = await import(${JSON.stringify(url)});
+    Object.assign(globalThis, dawn.globals);
+    const a = await dawn.create([]).requestAdapter();
+    const i = a && a.info;
+    process.stdout.write(JSON.stringify(a ? { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+      fallback: i.isFallbackAdapter === true || a.isFallbackAdapter === true } : null));
+    process.exit(0);`;
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
+    timeout: 20_000,
+  }).catch((e: Error) => {
+    throw new BackendError(`backend 'webgpu': probing for an adapter failed (${firstLine(e)})`);
+  });
+  const found = JSON.parse(stdout) as (Omit<GpuAdapterInfo, 'software'> & { fallback: boolean }) | null;
+  if (!found) return null;
+  const { fallback, ...info } = found;
+  return { ...info, software: isSoftwareAdapter(info, fallback) };
+}
+
 /** Whether an adapter is a CPU implementation of WebGPU. */
 export function isSoftwareAdapter(info: Pick<GpuAdapterInfo, 'vendor' | 'architecture' | 'device' | 'description'>, fallback = false): boolean {
   return fallback || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.vendor} ${info.device} ${info.description}`);
@@ -142,6 +179,16 @@ let webgpuAdapter: GpuAdapterInfo | undefined;
  * slower than wasm.
  */
 async function loadWebgpu(hardwareOnly = false): Promise<void> {
+  if (hardwareOnly) {
+    // Look first, from a child process: Dawn writes its driver warnings straight to stderr (two
+    // lines on lavapipe), and a run that will not use webgpu should neither show them nor load it.
+    // Once per process: the adapter does not change while it runs.
+    const probed = await (adapterProbe ??= probeWebgpuAdapter());
+    if (probed === null) throw new BackendError(`backend 'webgpu': Dawn found no GPU adapter`);
+    if (probed.software) {
+      throw new BackendError(`the WebGPU adapter is a software one (${probed.description || probed.device}), slower than wasm; name --backend webgpu to use it anyway`);
+    }
+  }
   let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;

@@ -29,7 +29,7 @@ t.test('auto picks the first backend that loads and says why earlier ones were s
     t.equal(info.name, 'wasm', 'without native packages or a hardware WebGPU adapter, wasm is chosen');
     t.same(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'webgpu', 'tensorflow'], 'in auto\'s order');
     for (const s of info.skipped) {
-      if (s.name === 'webgpu') t.match(s.reason, /software one .*slower than wasm|no GPU adapter|optional dependency/, `webgpu: says why (${s.reason})`);
+      if (s.name === 'webgpu') t.match(s.reason, /software one .*slower than wasm|no GPU adapter|optional dependency|probing for an adapter failed/, `webgpu: says why (${s.reason})`);
       else t.match(s.reason, /npm install @tensorflow\/tfjs-node/, `${s.name}: reason names the package`);
     }
   }
