@@ -30,5 +30,7 @@ export { locateIdx, locateCifar, locateImageFolder, locateShards, isShardSpec } 
 export { saveLayersModel, loadLayersModelFromDir } from './train/export.js';
 export { isFile, type PipelineEntry, type Registry, type EvaluateModelOptions, type EvaluateModelResult } from './registry.js';
 export { makeShards, expandBraces } from './data/make_shards.js';
-export { weightsDigest } from './checkpoint.js';
+export { weightsDigest, readWeights } from './checkpoint.js';
+export { readsSynchronously, readTensors, type TensorData } from './backend/reads.js';
+export { Replicas, ReplicaError, type ParallelPass } from './train/replicas.js';
 export { UsageError } from './usage.js';
