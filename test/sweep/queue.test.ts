@@ -6,6 +6,8 @@
  * - an enqueue repeated adds nothing;
  * - a worker SIGKILLed mid-run: another worker resumes the run from its checkpoint, onto the
  *   uninterrupted run's weights, and the dead worker's trainer is gone;
+ * - a worker stopped with SIGTERM mid-run: the run goes back to the queue and is finished by
+ *   another, onto the same weights;
  * - a run that fails is failed once, with its reason in results.md;
  * - Redis restarted during a sweep: it finishes, every run once.
  */
@@ -170,6 +172,23 @@ t.test('on a real Redis', { skip: redisMissing }, async (t) => {
     t.equal(await digest(runDir), await digest(join(dir, 'long-local', 'runs', 'pio-sp', 'seed-1')), 'resumed from the checkpoint: the uninterrupted run’s weights');
     heir.child.kill('SIGTERM');
     t.equal(await heir.done, 0, 'SIGTERM stops an idle worker cleanly');
+  });
+
+  t.test('a worker stopped with SIGTERM mid-run: its trainer checkpoints, the run goes back to the queue, and another worker finishes it', async (t) => {
+    const runDir = join(dir, 'term-queued', 'runs', 'pio-sp', 'seed-1');
+    const sweep = fgsgd(['sweep', join(dir, 'long.mts'), '--seeds', '1', '--queue', redis.url, '--out', join(dir, 'term-queued')]);
+    const first = worker();
+    await waitFor('a checkpoint past step 4', async () => existsSync(join(runDir, 'checkpoint.ckpt')) && (await readCheckpoint(runDir).then((c) => c.position.step, () => 0)) >= 4);
+    first.child.kill('SIGTERM');
+    t.equal(await first.done, 0, 'the worker exits 0');
+    t.match(first.out(), /pio-sp\/seed-1: stopped; back in the queue/);
+    const stoppedAt = (await readCheckpoint(runDir)).position.step;
+    t.ok(stoppedAt >= 4 && stoppedAt < 30, `its trainer checkpointed at step ${stoppedAt}`);
+    const second = worker();
+    t.equal(await sweep.done, 0, sweep.out());
+    t.equal(await digest(runDir), await digest(join(dir, 'long-local', 'runs', 'pio-sp', 'seed-1')), 'resumed: the uninterrupted run’s weights');
+    second.child.kill('SIGTERM');
+    await second.done;
   });
 
   t.test('a run that fails is failed once, with its reason in results.md', async (t) => {
