@@ -107,7 +107,7 @@ t.test('a failed run: exit 1, one line naming the run and its stderr.log; result
   t.equal(r.stderr, `fgsgd: 1 of 1 runs failed: only/seed-1 (${log}); run the same command again to retry them\n`);
   t.match(r.stdout, `[1/1] only/seed-1: failed (exit 1; see ${log})`);
   t.match(await readFile(join(out, 'runs/only/seed-1/stderr.log'), 'utf8'), /no-such-pipeline/);
-  t.match(await readFile(join(out, 'results.md'), 'utf8'), /Failed runs .*`only\/seed-1`/);
+  t.match(await readFile(join(out, 'results.md'), 'utf8'), /Failed runs[^\n]*\n\n- `only\/seed-1`: .*no-such-pipeline.*stderr\.log/, 'the failed run, with its reason and its log');
 });
 
 /** `main` in this process, its stderr captured (tap reports on stdout, which is left alone). */
