@@ -20,7 +20,7 @@ import { SECTIONS, sectionNames, type SectionResult } from './sections/index.js'
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Backends the benchmark tries by default, in `initBackend('auto')`'s order. */
-export const DEFAULT_BACKENDS: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const DEFAULT_BACKENDS: readonly ConcreteBackend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export interface BenchOptions {
   /** Sections to run, in registry order. */
