@@ -4,6 +4,8 @@
  *   BatchNorm), with odd shard sizes;
  * - a whole run with 2 replicas (the default pipeline: cnn-small, FG-SGD) is deterministic, and a
  *   run stopped and resumed lands on the uninterrupted run's weights;
+ * - with 2 replicas a scheduled hot-swap, an interrupt (Ctrl-C) and resume, and a non-finite loss
+ *   keep their contracts;
  * - what cannot work is refused with the way out; a replica that dies fails the step clearly;
  * - no tensor leaks on this thread.
  */
@@ -20,7 +22,7 @@ import type { FitEnd, TrainEvent } from '../../src/events.js';
 import { resolveResume, type RunOptions } from '../../src/train/run.js';
 import defaultPipeline from '../../pipelines/default.js';
 import tinyPipeline, { defaults as tinyDefaults, TRAIN } from './tiny-pipeline.js';
-import { pipe } from 'rxjs';
+import { pipe, Subject, tap as rxTap } from 'rxjs';
 import { onDemand } from '../../src/pull.js';
 import { withSession } from '../../src/train/session.js';
 import { sessionOptions } from '../../src/train/run.js';
@@ -89,6 +91,39 @@ t.test('2 replicas: a run is deterministic, and stopped and resumed it lands on 
     const resumed = await run({ ...base, out: `${dir}/cut`, resume: `${dir}/cut` });
     t.equal(resumed.steps, 6);
     t.equal(resumed.weightsDigest, a.weightsDigest, 'resumed = uninterrupted, bit for bit');
+  });
+});
+
+t.test('2 replicas keep the run contracts: a scheduled swap, an interrupt with resume, a non-finite loss', async (t) => {
+  const dir = tempDir(t);
+  const base: Omit<RunOptions, 'out'> = { backend: 'wasm', workers: 2, batch: 15, maxSteps: 8, epochs: 1, seed: 5, progress: false, optimizer: 'sgd' };
+  const swaps = [{ step: 3, changes: { optimizer: 'fgsgd' as const, manifolds: 'Sp+Ob+St+Euc' } }];
+  await assertNoLeak(t, 'swap, interrupt and NaN runs with 2 replicas', async () => {
+    const events = async (o: RunOptions) => lastValueFrom(defaultPipeline(o).pipe(toArray()));
+    const end = (es: TrainEvent[]) => es.find((e): e is FitEnd => e.type === 'fitEnd')!;
+    const whole = await events({ ...base, swaps, out: `${dir}/whole` });
+    t.same(whole.filter((e) => e.type === 'optimizerSwapped').map((e) => e.step), [4], 'the swap to FG-SGD is applied once, after step 3');
+    t.equal(end(whole).steps, 8);
+
+    // Interrupted after step 5 (as Ctrl-C does), then resumed: the uninterrupted run's weights.
+    const interrupt = new Subject<string>();
+    const cut = await lastValueFrom(
+      defaultPipeline({ ...base, swaps, out: `${dir}/cut`, interrupt }).pipe(
+        rxTap((e) => e.type === 'batchEnd' && e.step === 5 && interrupt.next('SIGINT')),
+        toArray(),
+      ),
+    );
+    t.match(end(cut), { reason: 'interrupted' }, 'the interrupt ends the run');
+    const saved = (await readCheckpoint(`${dir}/cut`)).position.step;
+    t.ok(saved >= 5 && saved < 8, `a final checkpoint at step ${saved}`);
+    const resumed = end(await events({ ...base, swaps, out: `${dir}/cut`, resume: `${dir}/cut` }));
+    t.equal(resumed.steps, 8);
+    t.equal(resumed.weightsDigest, end(whole).weightsDigest, 'interrupted and resumed = uninterrupted, bit for bit');
+
+    // A diverging run stops on its non-finite loss, as with one replica.
+    const nan = end(await events({ ...base, lr: 1e30, out: `${dir}/nan` }));
+    t.equal(nan.reason, 'nonFiniteLoss', 'a non-finite loss stops the run');
+    t.ok(nan.steps < 8, `stopped at step ${nan.steps}`);
   });
 });
 
