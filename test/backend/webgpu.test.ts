@@ -18,7 +18,7 @@
  */
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, isSoftwareAdapter, type BackendInfo } from '../../src/backend/index.js';
+import { initBackend, isSoftwareAdapter } from '../../src/backend/index.js';
 import { lastValueFrom, toArray } from 'rxjs';
 import { readCheckpoint } from '../../src/checkpoint.js';
 import { readsSynchronously } from '../../src/backend/reads.js';
@@ -32,7 +32,7 @@ import { FGSGD } from '../../src/fgsgd/optimizer.js';
 import { buildGrouping } from '../../src/fgsgd/grouping.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { blobData } from '../fgsgd/helpers.js';
-import '../helpers/backend.js';
+import { tryWebgpu } from '../helpers/backend.js';
 
 t.test('software adapters are told from hardware ones', async (t) => {
   const lavapipe = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7' };
@@ -43,13 +43,7 @@ t.test('software adapters are told from hardware ones', async (t) => {
   t.notOk(isSoftwareAdapter({ vendor: 'apple', architecture: 'metal-3', device: '', description: 'Apple M2' }), 'an Apple GPU');
 });
 
-let info: BackendInfo | undefined;
-let why = '';
-try {
-  info = await initBackend('webgpu');
-} catch (e) {
-  why = (e as Error).message;
-}
+const { info, why } = await tryWebgpu();
 if (!info) {
   // Said plainly: this file needs a WebGPU adapter (a GPU, or lavapipe as .ci/run installs it).
   t.test('webgpu', { skip: `no WebGPU adapter here: ${why}` }, () => undefined);

@@ -5,18 +5,12 @@
  */
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendInfo } from '../../src/backend/index.js';
+import { tryWebgpu } from '../helpers/backend.js';
 import { benchTrainStep } from '../../bench/sections/train_step.js';
 import { parseBenchArgs, REPO_ROOT } from '../../bench/run.js';
 import type { TorchReference } from '../../bench/torch.js';
 
-let info: BackendInfo | undefined;
-let why = '';
-try {
-  info = await initBackend('webgpu');
-} catch (e) {
-  why = (e as Error).message;
-}
+const { info, why } = await tryWebgpu();
 
 if (!info) {
   t.test('bench train-step on webgpu', { skip: `no WebGPU adapter here: ${why}` }, () => undefined);
