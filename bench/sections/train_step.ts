@@ -9,8 +9,8 @@
  * warm-up steps and time fewer steps (at least one). An error (e.g. a kernel the backend lacks)
  * marks that pair failed with its message, and the section goes on.
  *
- * On an asynchronous backend (webgpu) each timed step ends when its loss has been read back, so
- * the time is the device's, not the time to queue the work.
+ * Each timed step ends when its loss has been read back asynchronously, so on an asynchronous
+ * backend (webgpu) the time is the device's, not the time to queue the work.
  *
  * On wasm, each model is measured a second time with `--workers N` data-parallel replicas (default:
  * every core; src/train/replicas.ts), against PyTorch at N threads: the step is then the replicas'
@@ -20,8 +20,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type ConcreteBackend } from '../../src/backend/index.js';
 import { buildModel } from '../../src/models/index.js';
-import { lossAndGrads, trainStep as singleStep, trainableVariables } from '../../src/train/step.js';
-import { readsSynchronously } from '../../src/backend/reads.js';
+import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
 import { Replicas } from '../../src/train/replicas.js';
 import type { TorchResult } from '../torch.js';
 import type { BenchContext, SectionResult } from './index.js';
@@ -92,10 +91,9 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
   const optimizer = tf.train.sgd(0.01);
   const replicas = row.replicas ? await Replicas.open(row.replicas, m.name, { inputShape: m.input, seed: 0 }, model, trainableVariables(model)) : undefined;
   const trainStep = async (_model: tf.LayersModel, opt: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): Promise<void> => {
-    if (!replicas && readsSynchronously()) return void singleStep(model, opt, x, y);
     if (!replicas) {
-      // An asynchronous backend (webgpu): the step is timed until its loss has been read back,
-      // which waits for the device to finish the step's work.
+      // The step is timed until its loss has been read back (asynchronously, as webgpu requires),
+      // which waits for the backend to finish the step's work.
       const { value, grads } = lossAndGrads(model, x, y);
       opt.applyGradients(grads);
       tf.dispose(grads);
