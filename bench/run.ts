@@ -19,8 +19,8 @@ import { SECTIONS, sectionNames, type SectionResult } from './sections/index.js'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Backends the benchmark tries by default, in `initBackend('auto')`'s order. */
-export const DEFAULT_BACKENDS: readonly ConcreteBackend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
+/** Backends the benchmark tries by default: `initBackend('auto')`'s order, with onednn (never chosen by 'auto') before wasm. */
+export const DEFAULT_BACKENDS: readonly ConcreteBackend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'onednn', 'wasm', 'cpu'];
 
 export interface BenchOptions {
   /** Sections to run, in registry order. */

@@ -2,7 +2,7 @@
  * The `fgsgd` command line (bin/fgsgd.js).
  *
  *     fgsgd train <pipeline name or file> [--data DIR] [--model NAME] [--epochs N] [--max-steps N]
- *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu] [--optimizer sgd|fgsgd]
+ *           [--seed S] [--backend auto|tensorflow-gpu|tensorflow|webgpu|onednn|wasm|cpu] [--optimizer sgd|fgsgd]
  *           [--grouping PI|PO|PIO] [--manifolds Sp+Ob+St+Euc] [--lr X]
  *           [--schedule constant|step|cosine|robbins-monro] [--momentum X] [--weight-decay X]
  *           [--radius init|data[:BAND]|bound:B] [--radius-layer LAYER=POLICY[,...]]
@@ -84,7 +84,9 @@ options:
                             weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
   --workers N               data-parallel model replicas over worker threads (default 1: none);
-                            needs a zoo model and wasm; each N is deterministic
+                            needs a zoo model and wasm or onednn; each N is deterministic
+  --threads N               onednn: OpenMP threads of each engine's convolutions
+                            (default: the cores shared among the workers)
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
@@ -172,6 +174,7 @@ const OPTIONS = {
   swap: { type: 'string', multiple: true },
   batch: { type: 'string' },
   workers: { type: 'string' },
+  threads: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
@@ -296,6 +299,7 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
     workers: positiveInt('workers', v.workers),
+    threads: positiveInt('threads', v.threads),
     out: v.out,
     resume: v.resume,
     checkpointEvery: v['checkpoint-every'] === undefined ? undefined : usage(() => (parseCheckpointEvery(v['checkpoint-every']!), v['checkpoint-every']!)),

@@ -17,14 +17,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { log } from '../log.js';
+import { loadOnednnBinding, setOnednn } from './onednn.js';
 import { registerWasmTrainingKernels } from './wasm_kernels.js';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'onednn', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
@@ -37,6 +38,15 @@ export interface BackendInfo {
   skipped: { name: ConcreteBackend; reason: string }[];
   /** WebGPU: the adapter Dawn chose. */
   adapter?: GpuAdapterInfo;
+  /** onednn: the OpenMP threads its convolutions use. */
+  threads?: number;
+  /** onednn: the library's version and threading runtime. */
+  onednn?: string;
+}
+
+export interface BackendOptions {
+  /** Threads for the backends that take a count ('onednn'); default: every core. */
+  threads?: number;
 }
 
 export interface GpuAdapterInfo {
@@ -56,6 +66,7 @@ export const BACKEND_PACKAGES: Record<ConcreteBackend, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
   webgpu: '@tensorflow/tfjs-backend-webgpu',
+  onednn: '@tensorflow/tfjs-backend-wasm with oneDNN (build/onednn.node)',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs',
 };
@@ -131,6 +142,28 @@ async function loadWasm(): Promise<void> {
   if (!(await tf.setBackend('wasm'))) {
     throw new BackendError(`backend 'wasm' failed to initialise its WebAssembly module.`);
   }
+}
+
+/**
+ * wasm with its convolutions on oneDNN (`./onednn.ts`), on `threads` OpenMP threads. The binding is
+ * loaded before wasm so that a missing one fails fast, with what to install.
+ */
+async function loadOnednn(threads: number): Promise<void> {
+  try {
+    setOnednn(threads);
+  } catch (e) {
+    throw new BackendError(firstLine(e));
+  }
+  try {
+    await loadWasm();
+  } catch (e) {
+    setOnednn(0);
+    throw e;
+  }
+}
+
+function onednnVersion(): string {
+  return loadOnednnBinding().version();
 }
 
 let adapterProbe: Promise<GpuAdapterInfo | null> | undefined;
@@ -231,11 +264,12 @@ async function loadCpu(): Promise<void> {
 }
 
 /** Each backend's loader; `auto` is true when 'auto' is trying it (webgpu then wants hardware). */
-const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
+const LOADERS: Record<ConcreteBackend, (auto: boolean, threads: number) => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
   webgpu: (auto) => loadWebgpu(auto),
-  wasm: loadWasm,
+  onednn: (_auto, threads) => loadOnednn(threads),
+  wasm: () => loadWasm(),
   cpu: loadCpu,
 };
 
@@ -256,16 +290,24 @@ let current: BackendInfo | undefined;
  * Select and initialise a compute backend. Safe to call again: it switches backends.
  * @throws BackendError for an unknown name, or a named backend that cannot load.
  */
-export async function initBackend(name: BackendName | string = 'auto'): Promise<BackendInfo> {
+export async function initBackend(name: BackendName | string = 'auto', options: BackendOptions = {}): Promise<BackendInfo> {
   const asked = parseBackendName(name);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`threads must be a positive integer, got ${threads}.`);
   const skipped: BackendInfo['skipped'] = [];
   const candidates = asked === 'auto' ? AUTO_ORDER : [asked];
   for (const candidate of candidates) {
     try {
-      await LOADERS[candidate](asked === 'auto');
+      // Only 'onednn' routes wasm's convolutions to oneDNN; every other backend turns that off.
+      if (candidate !== 'onednn') setOnednn(0);
+      await LOADERS[candidate](asked === 'auto', threads);
       await tf.ready();
-      current = { name: candidate, tfBackend: tf.getBackend(), skipped, ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}) };
-      log.info({ backend: candidate, asked, skipped }, `backend: using '${candidate}'`);
+      current = {
+        name: candidate, tfBackend: tf.getBackend(), skipped,
+        ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}),
+        ...(candidate === 'onednn' ? { threads, onednn: onednnVersion() } : {}),
+      };
+      log.info({ backend: candidate, asked, skipped, ...(candidate === 'onednn' ? { threads, onednn: current.onednn } : {}) }, `backend: using '${candidate}'`);
       return current;
     } catch (e) {
       if (asked !== 'auto') throw e;

@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { addConfig } from './kernels/Add.js';
 import { batchMatMulConfig } from './kernels/BatchMatMul.js';
 import { castConfig } from './kernels/Cast.js';
+import { conv2DConfig } from './kernels/Conv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedBatchNormConfig } from './kernels/FusedBatchNorm.js';
@@ -40,6 +41,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   addConfig,
   batchMatMulConfig,
   castConfig,
+  conv2DConfig,
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
   fusedBatchNormConfig,

@@ -35,6 +35,9 @@ export interface ReplicaInit {
   weights: SharedArrayBuffer;
   /** This replica's gradients, in trainable-weight order, as float32. */
   grads: SharedArrayBuffer;
+  /** The backend each replica runs, as the main thread's ('wasm' or 'onednn'), and oneDNN's threads. */
+  backend: 'wasm' | 'onednn';
+  threads: number;
 }
 
 export interface ReplicaStep {
@@ -96,7 +99,10 @@ export class Replicas {
    * Start `count − 1` worker replicas of `model` (the zoo model `name`, built with `modelOptions`);
    * `count` counts this thread's model too. Resolves once every replica has built its model.
    */
-  static async open(count: number, name: string, modelOptions: ModelOptions, model: tf.LayersModel, variables: tf.Variable[]): Promise<Replicas> {
+  static async open(
+    count: number, name: string, modelOptions: ModelOptions, model: tf.LayersModel, variables: tf.Variable[],
+    engine: { backend: 'wasm' | 'onednn'; threads: number } = { backend: 'wasm', threads: 1 },
+  ): Promise<Replicas> {
     if (!Number.isInteger(count) || count < 2) throw new RangeError(`Replicas: count must be an integer ≥ 2 (got ${count})`);
     const weights = new SharedArrayBuffer(4 * model.weights.reduce((a, w) => a + sizeOf(w.shape), 0));
     const gradSize = 4 * variables.reduce((a, v) => a + v.size, 0);
@@ -104,7 +110,7 @@ export class Replicas {
     const ready: Promise<void>[] = [];
     for (let i = 1; i < count; i++) {
       const grads = new SharedArrayBuffer(gradSize);
-      const init: ReplicaInit = { model: name, modelOptions, weights, grads };
+      const init: ReplicaInit = { model: name, modelOptions, weights, grads, ...engine };
       // The worker loads its own loaders (replica_worker.mjs); the parent's would only slow it.
       const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
       const slot: Slot = { worker, grads: new Float32Array(grads) };

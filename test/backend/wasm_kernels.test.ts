@@ -3,6 +3,10 @@
  * random shapes, strides, paddings, dilations and kernel sizes; no leaked buffers per call; no
  * leaked tensors over training steps of the zoo's conv nets; a well-formed registry.
  *
+ * The convolution tests run twice: on wasm's own kernels, and with the `onednn` backend's native
+ * convolutions switched on (src/backend/onednn.ts, 2 threads). Where the binding is not built they
+ * are skipped with the reason (`.ci/run` builds it, so CI always runs them).
+ *
  * Parity: each case runs the kernel on 'cpu' (tf.setBackend('cpu')), reads the values, switches to
  * 'wasm' and runs it again on the same inputs. The error is max|wasm − cpu| / max|cpu|.
  */
@@ -12,6 +16,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { initBackend } from '../../src/backend/index.js';
+import { loadOnednnBinding, setOnednn } from '../../src/backend/onednn.js';
 import { WASM_TRAINING_GRADIENTS, WASM_TRAINING_KERNELS } from '../../src/backend/wasm_kernels.js';
 import { buildModel } from '../../src/models/index.js';
 import { trainStep } from '../../src/train/step.js';
@@ -24,6 +29,33 @@ const PARITY_TOLERANCE = 1e-4;
 
 await initBackend('cpu');
 await initBackend('wasm');
+
+/** Why the onednn binding cannot be used here, or '' when it can. */
+const onednnMissing = (() => {
+  try {
+    loadOnednnBinding();
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
+type Engine = 'wasm' | 'onednn';
+const ENGINES: Engine[] = onednnMissing ? ['wasm'] : ['wasm', 'onednn'];
+if (onednnMissing) t.test('wasm with oneDNN convolutions', { skip: onednnMissing }, () => {});
+
+/** Registers the test once per engine: wasm's own convolutions, then oneDNN's (2 threads). */
+function forEngines(name: string, fn: (t: Test, engine: Engine) => Promise<void>): void {
+  for (const engine of ENGINES) {
+    t.test(`${name} (${engine === 'wasm' ? 'wasm' : 'wasm with oneDNN convolutions'})`, async (t) => {
+      setOnednn(engine === 'onednn' ? 2 : 0);
+      try {
+        await fn(t, engine);
+      } finally {
+        setOnednn(0);
+      }
+    });
+  }
+}
 
 /** mulberry32: a tiny seeded generator, so every case is reproducible. */
 function rng(seed: number): () => number {
@@ -132,7 +164,18 @@ function dilateFilter(w: Float32Array, [kh, kw]: [number, number], ci: number, c
   return out;
 }
 
-t.test('Conv2DBackpropFilter matches the cpu backend', async (t) => {
+forEngines('Conv2D matches the cpu backend', async (t) => {
+  const r = rng(5);
+  for (const c of convCases()) {
+    const x = randn(r, c.n * c.h * c.w * c.ci);
+    const w = randn(r, c.k[0] * c.k[1] * c.ci * c.co);
+    const inputs = { x: { values: x, shape: [c.n, c.h, c.w, c.ci] }, filter: { values: w, shape: [c.k[0], c.k[1], c.ci, c.co] } };
+    const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', dilations: c.d };
+    await parity(t, `y ${describe(c)}`, 'Conv2D', inputs, attrs);
+  }
+});
+
+forEngines('Conv2DBackpropFilter matches the cpu backend', async (t) => {
   const r = rng(11);
   for (const c of convCases()) {
     const { ke, dyShape } = convInfo(c);
@@ -156,7 +199,7 @@ t.test('Conv2DBackpropFilter matches the cpu backend', async (t) => {
   }
 });
 
-t.test('Conv2DBackpropInput matches the cpu backend', async (t) => {
+forEngines('Conv2DBackpropInput matches the cpu backend', async (t) => {
   const r = rng(13);
   for (const c of convCases()) {
     const { ke, dyShape } = convInfo(c);
@@ -274,7 +317,7 @@ t.test('unsupported configurations are refused with a clear error', async (t) =>
   });
 });
 
-t.test('gradients of a small conv net match the cpu backend end to end', async (t) => {
+forEngines('gradients of a small conv net match the cpu backend end to end', async (t) => {
   // Every replaced kernel on one path: strided conv, 1×1 strided conv, batch norm, max pool.
   const r = rng(23);
   const x = randn(r, 2 * 9 * 9 * 3);
@@ -306,7 +349,7 @@ t.test('gradients of a small conv net match the cpu backend end to end', async (
   }
 });
 
-t.test('training the conv nets on wasm leaks no tensor', async (t) => {
+forEngines('training the conv nets on wasm leaks no tensor', async (t) => {
   await tf.setBackend('wasm');
   for (const [name, inputShape] of [['cnn-small', [28, 28, 1]], ['resnet20', [32, 32, 3]]] as const) {
     const buffersBefore = tf.backend().numDataIds();

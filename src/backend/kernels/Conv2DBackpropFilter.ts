@@ -23,7 +23,9 @@ import { backend_util } from '@tensorflow/tfjs';
 import {
   assertChannelsLast, assertFloat32, conv2d, pair, release, runKernel, slice, swapFirstLastAxes, transpose,
   type KernelArgs, type Pad, type TensorInfo, type WasmBackend,
+  onednnConv,
 } from './kernel_utils.js';
+import { activeOnednn } from '../onednn.js';
 
 interface Attrs {
   strides: number | [number, number];
@@ -46,6 +48,8 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs<'x' 
   if (dy.shape.join() !== [n, oh, ow, co].join()) {
     throw new Error(`wasm Conv2DBackpropFilter: dy has shape [${dy.shape}], expected [${[n, oh, ow, co]}].`);
   }
+  const native = activeOnednn();
+  if (native) return onednnConv(native, backend, 2, x, dy, info);
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { top, left } = info.padInfo;
   // Input rows [0, rowsRead) are the ones some (oh, kh) reads, counting the top padding.

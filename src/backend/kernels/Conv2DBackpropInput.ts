@@ -25,7 +25,9 @@ import { backend_util } from '@tensorflow/tfjs';
 import {
   assertChannelsLast, assertFloat32, conv2d, pair, release, reshape, runKernel, slice, transpose,
   type KernelArgs, type Pad, type TensorInfo, type WasmBackend,
+  onednnConv,
 } from './kernel_utils.js';
+import { activeOnednn } from '../onednn.js';
 
 interface Attrs {
   strides: number | [number, number];
@@ -124,6 +126,8 @@ export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs<'dy' 
   if (dy.shape.join() !== [n, oh, ow, co].join()) {
     throw new Error(`wasm Conv2DBackpropInput: dy has shape [${dy.shape}], expected [${[n, oh, ow, co]}].`);
   }
+  const native = activeOnednn();
+  if (native) return onednnConv(native, backend, 1, dy, filter, info);
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { top, left } = info.padInfo;
 

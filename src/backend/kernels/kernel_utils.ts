@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { ConvKind, OnednnBinding } from '../onednn.js';
 
 export type WasmBackend = BackendWasm;
 export type TensorInfo = tf.TensorInfo;
@@ -247,4 +248,30 @@ export function priorGradient(name: string): tf.GradConfig & { gradFunc: NonNull
   const config = priorGradients.get(name);
   if (!config?.gradFunc) throw new Error(`wasm training kernels: tfjs's own gradient of '${name}' was not captured at registration.`);
   return config as tf.GradConfig & { gradFunc: NonNullable<tf.GradConfig['gradFunc']> };
+}
+
+/**
+ * The three convolution kernels' native path, taken while the `onednn` backend is active (see
+ * `../onednn.ts`): one oneDNN primitive on views of the wasm heap, no copies. The caller has
+ * checked layout (NHWC) and dtype (float32) and computed the convolution's geometry.
+ * kind 0: (x, filter) → y; kind 1: (dy, filter) → dx; kind 2: (x, dy) → dW. The output is allocated
+ * here and owned by the caller, as any kernel output.
+ */
+export function onednnConv(
+  native: OnednnBinding, backend: WasmBackend, kind: ConvKind, a: TensorInfo, b: TensorInfo, info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const shape = kind === 0 ? [n, oh, ow, co] : kind === 1 ? [n, h, w, ci] : [kh, kw, ci, co];
+  const out = backend.makeOutput(shape, 'float32');
+  if (out.shape.some((d) => d === 0)) return out;
+  // The views are taken after the output's allocation, which may grow (and move) the heap.
+  const view = (t: TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  // Rows or columns past the last one a window reaches are not padding: oneDNN wants the exact
+  // extent, (o − 1)·s + (k − 1)·d + 1 = top + in + bottom.
+  const padBottom = (oh - 1) * sh + (kh - 1) * dh + 1 - h - top;
+  const padRight = (ow - 1) * sw + (kw - 1) * dw + 1 - w - left;
+  native.conv(kind, view(a), view(b), view(out), Int32Array.of(n, h, w, ci, kh, kw, co, oh, ow, sh, sw, dh, dw, top, padBottom, left, padRight));
+  return out;
 }
