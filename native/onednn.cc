@@ -217,10 +217,10 @@ napi_value Version(napi_env env, napi_callback_info) {
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default_method, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -10,6 +10,10 @@
  * rule they follow). A replacement hands the cases it does not speed up back to the package's
  * kernel, which is kept for that.
  *
+ * While the `onednn` backend is active (`./onednn.ts`), the convolution kernels here (`Conv2D`,
+ * `FusedConv2D` and both backprops) compute on oneDNN instead; otherwise `Conv2D` and
+ * `FusedConv2D` are the package's own.
+ *
  * Two gradients are replaced as well (`WASM_TRAINING_GRADIENTS`): tfjs-core's gradients of `Mean`
  * and `Sum` build a full-size `ones` tensor in JS. Gradients are global in tfjs, so these defer to
  * tfjs-core's own whenever the active backend is not wasm.
@@ -24,6 +28,7 @@ import { castConfig } from './kernels/Cast.js';
 import { conv2DConfig } from './kernels/Conv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
+import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
 import { fusedBatchNormConfig } from './kernels/FusedBatchNorm.js';
 import { identityConfig } from './kernels/Identity.js';
 import { packageKernels, priorGradients } from './kernels/kernel_utils.js';
@@ -45,6 +50,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
   fusedBatchNormConfig,
+  fusedConv2DConfig,
   identityConfig,
   maxPoolGradConfig,
   meanConfig,

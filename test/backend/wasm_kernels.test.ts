@@ -175,6 +175,23 @@ forEngines('Conv2D matches the cpu backend', async (t) => {
   }
 });
 
+forEngines('FusedConv2D (bias, then relu, leaky relu or prelu) matches the cpu backend', async (t) => {
+  const r = rng(6);
+  const activations = ['linear', 'relu', 'leakyrelu', 'prelu', 'relu6', 'elu', 'sigmoid'] as const;
+  for (const [i, c] of convCases().entries()) {
+    const activation = activations[i % activations.length]!;
+    const x = randn(r, c.n * c.h * c.w * c.ci);
+    const w = randn(r, c.k[0] * c.k[1] * c.ci * c.co);
+    const inputs: Record<string, Input> = {
+      x: { values: x, shape: [c.n, c.h, c.w, c.ci] }, filter: { values: w, shape: [c.k[0], c.k[1], c.ci, c.co] },
+      ...(i % 2 === 0 ? { bias: { values: randn(r, c.co), shape: [c.co] } } : {}),
+      ...(activation === 'prelu' ? { preluActivationWeights: { values: randn(r, c.co), shape: [c.co] } } : {}),
+    };
+    const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', dilations: c.d, activation, leakyreluAlpha: 0.1 };
+    await parity(t, `fused ${activation}${inputs.bias ? '+bias' : ''} ${describe(c)}`, 'FusedConv2D', inputs, attrs);
+  }
+});
+
 forEngines('Conv2DBackpropFilter matches the cpu backend', async (t) => {
   const r = rng(11);
   for (const c of convCases()) {
