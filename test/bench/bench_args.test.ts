@@ -11,7 +11,7 @@ t.test('defaults', (t) => {
   t.equal(o.workers, os.availableParallelism(), 'train-step also measures one wasm replica per core');
   t.equal(o.models, null, 'each section picks its own models');
   t.same(o.backends, [...DEFAULT_BACKENDS]);
-  t.same(o.backends, ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
+  t.same(o.backends, ['tensorflow-gpu', 'webgpu', 'tensorflow', 'onednn', 'wasm', 'cpu']);
   t.equal(o.steps, 10);
   t.equal(o.warmup, 2);
   t.equal(o.budgetSeconds, 60);

@@ -130,7 +130,7 @@ t.test('2 replicas keep the run contracts: a scheduled swap, an interrupt with r
 t.test('what replicas cannot do is refused, with the way out', async (t) => {
   const dir = tempDir(t);
   await t.rejects(lastValueFrom(tinyPipeline({ out: `${dir}/tiny`, workers: 2 })), { name: 'UsageError', message: /--workers 2: .*model is built in code; give --model NAME, or --workers 1/ });
-  await t.rejects(run({ out: `${dir}/cpu`, workers: 2, backend: 'cpu', maxSteps: 1 }), { name: 'UsageError', message: /--workers 2: the replicas run on wasm, and this run is on 'cpu'; give --backend wasm, or --workers 1/ });
+  await t.rejects(run({ out: `${dir}/cpu`, workers: 2, backend: 'cpu', maxSteps: 1 }), { name: 'UsageError', message: /--workers 2: the replicas run on wasm or onednn, and this run is on 'cpu'; give --backend wasm \(or onednn\), or --workers 1/ });
   await useBackend('wasm');
 });
 
