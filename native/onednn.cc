@@ -8,7 +8,12 @@
 //                                   kind 2: backward weights   a = x,  b = dy, out = dw
 //   params = [n, h, w, ci, kh, kw, co, oh, ow, strideH, strideW, dilationH, dilationW,
 //             padTop, padBottom, padLeft, padRight]        (tfjs's conventions: dilation 1 = none)
-//   setThreads(n)  OpenMP threads for the calling thread's convolutions; threads(), version()
+//   version()
+//
+// Each convolution runs on the thread that calls it, alone: more cores are used by more engines
+// (`--workers`, one per worker thread), not by OpenMP threads inside one. (oneDNN 2.6's OpenMP
+// build corrupted the process heap now and then when one engine ran its convolutions on 2 threads
+// beside V8's own threads; on one thread per engine it never did.)
 //
 // Activations are NHWC and filters HWIO, as in tfjs. oneDNN picks the filter layout its fastest
 // implementation wants (format_tag::any); the filter (or its gradient) is reordered to or from HWIO
@@ -94,6 +99,8 @@ std::unique_ptr<Conv> build(int kind, const int *p) {
 }
 
 void run(int kind, const int *p, float *a, float *b, float *out) {
+  thread_local const bool alone = (omp_set_num_threads(1), true);
+  (void)alone;
   std::string key(reinterpret_cast<const char *>(p), sizeof(int) * kParams);
   key.push_back(static_cast<char>(kind));
   auto it = cache.find(key);
@@ -189,23 +196,6 @@ napi_value Conv(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value SetThreads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t n = 0;
-  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1)
-    return fail(env, "onednn setThreads: expected a positive integer");
-  omp_set_num_threads(n);
-  return nullptr;
-}
-
-napi_value Threads(napi_env env, napi_callback_info) {
-  napi_value out;
-  napi_create_int32(env, omp_get_max_threads(), &out);
-  return out;
-}
-
 napi_value Version(napi_env env, napi_callback_info) {
   const dnnl_version_t *v = dnnl_version();
   std::string s = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
@@ -218,8 +208,6 @@ napi_value Version(napi_env env, napi_callback_info) {
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default_method, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
-      {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default_method, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -85,8 +85,6 @@ options:
   --batch N                 batch size
   --workers N               data-parallel model replicas over worker threads (default 1: none);
                             needs a zoo model and wasm or onednn; each N is deterministic
-  --threads N               onednn: OpenMP threads of each engine's convolutions
-                            (default: the cores shared among the workers)
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
@@ -174,7 +172,6 @@ const OPTIONS = {
   swap: { type: 'string', multiple: true },
   batch: { type: 'string' },
   workers: { type: 'string' },
-  threads: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
@@ -299,7 +296,6 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
     workers: positiveInt('workers', v.workers),
-    threads: positiveInt('threads', v.threads),
     out: v.out,
     resume: v.resume,
     checkpointEvery: v['checkpoint-every'] === undefined ? undefined : usage(() => (parseCheckpointEvery(v['checkpoint-every']!), v['checkpoint-every']!)),

@@ -14,9 +14,8 @@
  *
  * On wasm, each model is measured a second time with `--workers N` data-parallel replicas (default:
  * every core; src/train/replicas.ts), against PyTorch at N threads: the step is then the replicas'
- * summed gradient and one SGD update on the main thread's model. On onednn (wasm with oneDNN
- * convolutions, src/backend/onednn.ts), each model is measured three ways: one engine on one
- * thread, one engine whose convolutions use N threads, and N replicas of one thread each.
+ * summed gradient and one SGD update on the main thread's model. onednn (wasm with oneDNN
+ * convolutions, src/backend/onednn.ts) is measured the same two ways, its replicas on onednn.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -55,12 +54,10 @@ export interface TrainStepRow {
   backend: ConcreteBackend;
   /** tfjs's name of the active backend, when it loaded. */
   tfBackend?: string;
-  /** Compute threads the backend uses (wasm and cpu: 1; native TensorFlow: all cores; replicas × threads per engine). */
+  /** Compute threads the backend uses (wasm, onednn and cpu: 1; native TensorFlow: all cores; replicas: one each). */
   threads: number;
   /** Data-parallel replicas (wasm, onednn), when more than one. */
   replicas?: number;
-  /** onednn: OpenMP threads of each engine's convolutions. */
-  threadsPerEngine?: number;
   status: 'ok' | 'failed' | 'skipped';
   reason?: string;
   imagesPerSecond?: number;
@@ -83,20 +80,12 @@ function firstLine(e: unknown): string {
 }
 
 function threadsOf(backend: ConcreteBackend): number {
-  return backend === 'wasm' || backend === 'cpu' ? 1 : os.availableParallelism();
+  return backend === 'wasm' || backend === 'onednn' || backend === 'cpu' ? 1 : os.availableParallelism();
 }
 
-/** How a backend is measured: replicas, each an engine with `threads` threads (onednn only). */
-interface Layout { replicas: number; threads?: number }
-
-export function layoutsOf(backend: ConcreteBackend, workers: number): Layout[] {
-  if (backend === 'wasm') return workers > 1 ? [{ replicas: 1 }, { replicas: workers }] : [{ replicas: 1 }];
-  if (backend === 'onednn') {
-    return workers > 1
-      ? [{ replicas: 1, threads: 1 }, { replicas: 1, threads: workers }, { replicas: workers, threads: 1 }]
-      : [{ replicas: 1, threads: 1 }];
-  }
-  return [{ replicas: 1 }];
+/** The replica counts a backend is measured with: 1, and `workers` for the backends replicas run on. */
+export function replicaCounts(backend: ConcreteBackend, workers: number): number[] {
+  return (backend === 'wasm' || backend === 'onednn') && workers > 1 ? [1, workers] : [1];
 }
 
 const now = () => performance.now() / 1000;
@@ -106,8 +95,9 @@ async function measure(m: TrainStepModel, row: TrainStepRow, ctx: BenchContext):
   const { steps, warmup, budgetSeconds: budget } = ctx.options;
   const model = buildModel(m.name, { inputShape: m.input, seed: 0 });
   const optimizer = tf.train.sgd(0.01);
-  const engine = { backend: row.backend === 'onednn' ? 'onednn' : 'wasm', threads: row.threadsPerEngine ?? 1 } as const;
-  const replicas = row.replicas ? await Replicas.open(row.replicas, m.name, { inputShape: m.input, seed: 0 }, model, trainableVariables(model), engine) : undefined;
+  const replicas = row.replicas
+    ? await Replicas.open(row.replicas, m.name, { inputShape: m.input, seed: 0 }, model, trainableVariables(model), row.backend === 'onednn' ? 'onednn' : 'wasm')
+    : undefined;
   const trainStep = async (_model: tf.LayersModel, opt: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): Promise<void> => {
     if (!replicas) {
       // The step is timed until its loss has been read back (asynchronously, as webgpu requires),
@@ -221,22 +211,15 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
   for (const backend of ctx.options.backends) {
     let tfBackend: string;
     try {
-      tfBackend = (await initBackend(backend, { threads: 1 })).tfBackend;
+      tfBackend = (await initBackend(backend)).tfBackend;
     } catch (e) {
       skippedBackends.push({ backend, reason: firstLine(e) });
       ctx.progress(`backend ${backend} skipped: ${firstLine(e)}`);
       continue;
     }
-    for (const m of models) for (const { replicas: n, threads: perEngine } of layoutsOf(backend, ctx.options.workers)) {
-      // onednn: this thread's engine takes the layout's thread count (the replicas set their own).
-      if (perEngine !== undefined) await initBackend(backend, { threads: perEngine });
-      const row: TrainStepRow = {
-        model: m.name, batch: m.batch, backend, tfBackend, status: 'failed',
-        threads: perEngine !== undefined ? n * perEngine : n > 1 ? n : threadsOf(backend),
-        ...(n > 1 ? { replicas: n } : {}), ...(perEngine !== undefined ? { threadsPerEngine: perEngine } : {}),
-      };
-      const label = `${backend}${n > 1 ? ` ×${n} replicas` : ''}${perEngine !== undefined ? `, ${perEngine} thread(s) per engine` : ''}`;
-      ctx.progress(`${m.name} batch ${m.batch} on ${label}: measuring (budget ${ctx.options.budgetSeconds} s)`);
+    for (const m of models) for (const n of replicaCounts(backend, ctx.options.workers)) {
+      const row: TrainStepRow = { model: m.name, batch: m.batch, backend, tfBackend, threads: n > 1 ? n : threadsOf(backend), status: 'failed', ...(n > 1 ? { replicas: n } : {}) };
+      ctx.progress(`${m.name} batch ${m.batch} on ${backend}${n > 1 ? ` ×${n} replicas` : ''}: measuring (budget ${ctx.options.budgetSeconds} s)`);
       try {
         await measure(m, row, ctx);
       } catch (e) {
@@ -250,7 +233,7 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       }
       // Targets: one thread against torch's one thread, on training backends (cpu is a correctness reference).
       if (row.threads === 1 && backend !== 'cpu') row.target = m.target;
-      if (row.threads > 1 && (backend === 'wasm' || backend === 'onednn')) row.target = m.parallelTarget;
+      if (row.replicas) row.target = m.parallelTarget;
       if (row.imagesPerSecond !== undefined && row.torchImagesPerSecond !== undefined) {
         row.ratio = round(row.imagesPerSecond / row.torchImagesPerSecond, 3);
         if (row.target !== undefined) row.meetsTarget = row.ratio >= row.target;
@@ -269,13 +252,11 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       ours = `${r.status} [${notes.length}]`;
     }
     const target = r.target === undefined ? '—' : `≥${r.target.toFixed(2)}×${r.meetsTarget === undefined ? '' : r.meetsTarget ? ' ok' : ' MISS'}`;
-    return [r.model, String(r.batch), r.replicas ? `${r.backend}×${r.replicas}` : r.backend, r.threadsPerEngine !== undefined && r.replicas ? `${r.replicas}×${r.threadsPerEngine}` : String(r.threads), ours, fmt(r.torchImagesPerSecond),
+    return [r.model, String(r.batch), r.replicas ? `${r.backend}×${r.replicas}` : r.backend, String(r.threads), ours, fmt(r.torchImagesPerSecond),
       r.ratio === undefined ? '—' : `${r.ratio.toFixed(3)}×`, target];
   });
   const text: string[] = [rows.length ? table(header, body) : '(no backend loaded)'];
-  // An engine whose convolutions alone are threaded (onednn, N threads per engine) runs the rest of
-  // the step on one thread, so its CPU share is below its thread count on an idle machine too.
-  const busy = rows.filter((r) => r.cpuShare !== undefined && r.cpuShare < 0.8 * (r.replicas ?? 1));
+  const busy = rows.filter((r) => r.cpuShare !== undefined && r.cpuShare < 0.8 * r.threads);
   if (busy.length) {
     notes.push(`note: the machine was busy: ${busy.map((r) => `${r.model} on ${r.backend}${r.replicas ? `×${r.replicas}` : ""} got ${r.cpuShare} CPU-s per s`).join('; ')}; ratios (torch measured right after) are steadier than the absolute figures.`);
   }
@@ -290,7 +271,7 @@ export async function benchTrainStep(ctx: BenchContext): Promise<SectionResult> 
       text.push(`  ${r.model} batch ${r.batch}, ${r.threads} thread(s): ${r.ok ? `${r.imagesPerSecond} img/s (${r.msPerStep} ms/step, ${r.steps} steps)` : `failed: ${r.error}`}`);
     }
   }
-  text.push(`targets, one thread vs torch one thread (not for the pure-JS cpu reference backend): ${models.map((m) => `${m.name} ≥ ${m.target}×`).join(', ')}; wasm and onednn on N threads (replicas or oneDNN's) vs torch N threads: ${models.map((m) => `${m.name} ≥ ${m.parallelTarget}×`).join(', ')}.`);
+  text.push(`targets, one thread vs torch one thread (not for the pure-JS cpu reference backend): ${models.map((m) => `${m.name} ≥ ${m.target}×`).join(', ')}; wasm and onednn with N replicas vs torch N threads: ${models.map((m) => `${m.name} ≥ ${m.parallelTarget}×`).join(', ')}.`);
 
   return {
     name: 'train-step',

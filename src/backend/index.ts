@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -38,15 +38,8 @@ export interface BackendInfo {
   skipped: { name: ConcreteBackend; reason: string }[];
   /** WebGPU: the adapter Dawn chose. */
   adapter?: GpuAdapterInfo;
-  /** onednn: the OpenMP threads its convolutions use. */
-  threads?: number;
-  /** onednn: the library's version and threading runtime. */
+  /** onednn: the library's version. */
   onednn?: string;
-}
-
-export interface BackendOptions {
-  /** Threads for the backends that take a count ('onednn'); default: every core. */
-  threads?: number;
 }
 
 export interface GpuAdapterInfo {
@@ -145,19 +138,19 @@ async function loadWasm(): Promise<void> {
 }
 
 /**
- * wasm with its convolutions on oneDNN (`./onednn.ts`), on `threads` OpenMP threads. The binding is
- * loaded before wasm so that a missing one fails fast, with what to install.
+ * wasm with its convolutions on oneDNN (`./onednn.ts`). The binding is loaded before wasm so that a
+ * missing one fails fast, with what to install.
  */
-async function loadOnednn(threads: number): Promise<void> {
+async function loadOnednn(): Promise<void> {
   try {
-    setOnednn(threads);
+    setOnednn(true);
   } catch (e) {
     throw new BackendError(firstLine(e));
   }
   try {
     await loadWasm();
   } catch (e) {
-    setOnednn(0);
+    setOnednn(false);
     throw e;
   }
 }
@@ -264,11 +257,11 @@ async function loadCpu(): Promise<void> {
 }
 
 /** Each backend's loader; `auto` is true when 'auto' is trying it (webgpu then wants hardware). */
-const LOADERS: Record<ConcreteBackend, (auto: boolean, threads: number) => Promise<void>> = {
+const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
   webgpu: (auto) => loadWebgpu(auto),
-  onednn: (_auto, threads) => loadOnednn(threads),
+  onednn: () => loadOnednn(),
   wasm: () => loadWasm(),
   cpu: loadCpu,
 };
@@ -290,24 +283,22 @@ let current: BackendInfo | undefined;
  * Select and initialise a compute backend. Safe to call again: it switches backends.
  * @throws BackendError for an unknown name, or a named backend that cannot load.
  */
-export async function initBackend(name: BackendName | string = 'auto', options: BackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(name: BackendName | string = 'auto'): Promise<BackendInfo> {
   const asked = parseBackendName(name);
-  const threads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`threads must be a positive integer, got ${threads}.`);
   const skipped: BackendInfo['skipped'] = [];
   const candidates = asked === 'auto' ? AUTO_ORDER : [asked];
   for (const candidate of candidates) {
     try {
       // Only 'onednn' routes wasm's convolutions to oneDNN; every other backend turns that off.
-      if (candidate !== 'onednn') setOnednn(0);
-      await LOADERS[candidate](asked === 'auto', threads);
+      if (candidate !== 'onednn') setOnednn(false);
+      await LOADERS[candidate](asked === 'auto');
       await tf.ready();
       current = {
         name: candidate, tfBackend: tf.getBackend(), skipped,
         ...(candidate === 'webgpu' ? { adapter: webgpuAdapter } : {}),
-        ...(candidate === 'onednn' ? { threads, onednn: onednnVersion() } : {}),
+        ...(candidate === 'onednn' ? { onednn: onednnVersion() } : {}),
       };
-      log.info({ backend: candidate, asked, skipped, ...(candidate === 'onednn' ? { threads, onednn: current.onednn } : {}) }, `backend: using '${candidate}'`);
+      log.info({ backend: candidate, asked, skipped, ...(candidate === 'onednn' ? { onednn: current.onednn } : {}) }, `backend: using '${candidate}'`);
       return current;
     } catch (e) {
       if (asked !== 'auto') throw e;

@@ -4,18 +4,21 @@
  * `--backend onednn` is the wasm backend (its heap, its kernels, this project's training kernels)
  * with its three convolution kernels, `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter`,
  * computed natively by oneDNN (Intel's deep-learning primitives library, the one PyTorch's CPU
- * convolutions use) on every core it is given. The binding (`native/onednn.cc`, built into
+ * convolutions use). The binding (`native/onednn.cc`, built into
  * `build/onednn.node` by `npm ci` where oneDNN's headers and a C++ compiler are present) reads and
  * writes the wasm heap in place, so no tensor is copied.
  *
  * Convolutions are most of a conv net's step on wasm (76% of a cnn-small step), and oneDNN runs
- * them with the CPU's widest vectors (AVX2, AVX-512) and OpenMP threads, where wasm has 128-bit SIMD
- * on one thread. The rest of the step (pooling, batch norm, element-wise ops, the optimizer) stays
- * on wasm, on one thread.
+ * them with the CPU's widest vectors (AVX2, AVX-512), where wasm has 128-bit SIMD. The rest of the
+ * step (pooling, batch norm, element-wise ops, the optimizer) stays on wasm.
+ *
+ * One engine computes on one thread, its own: more cores are used by more engines (`--workers N`:
+ * data-parallel replicas, each on onednn). oneDNN's OpenMP threads inside one engine are not used;
+ * with 2 of them, oneDNN 2.6 corrupted the process heap now and then (native/onednn.cc).
  *
  * Numbers: oneDNN sums in another order than XNNPACK, and its kernels depend on the CPU's vector
- * width and on the thread count, so a run on `onednn` is deterministic for a given machine and
- * thread count but does not reproduce a `wasm` run's weights bit for bit. That is why 'auto' never
+ * width, so a run on `onednn` is deterministic for a given machine (and `--workers`) but does not
+ * reproduce a `wasm` run's weights bit for bit. That is why 'auto' never
  * picks it: a command line with the default backend gives the same weights on every machine.
  */
 import { createRequire } from 'node:module';
@@ -25,8 +28,6 @@ import { PACKAGE_ROOT } from '../package_root.js';
 
 export interface OnednnBinding {
   conv(kind: ConvKind, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
-  setThreads(n: number): void;
-  threads(): number;
   version(): string;
 }
 
@@ -67,15 +68,9 @@ export function activeOnednn(): OnednnBinding | undefined {
 }
 
 /**
- * Turns oneDNN's convolutions on, with `threads` OpenMP threads, or off (`threads` = 0). Called by
- * `initBackend`: on for 'onednn', off for every other backend.
+ * Turns oneDNN's convolutions on or off. Called by `initBackend`: on for 'onednn', off for every
+ * other backend. @throws when turning on and the binding cannot load.
  */
-export function setOnednn(threads: number): void {
-  if (threads <= 0) {
-    active = undefined;
-    return;
-  }
-  const b = loadOnednnBinding();
-  b.setThreads(threads);
-  active = b;
+export function setOnednn(on: boolean): void {
+  active = on ? loadOnednnBinding() : undefined;
 }

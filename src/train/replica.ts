@@ -1,9 +1,9 @@
 /**
  * The worker side of data-parallel training (src/train/replicas.ts): one model replica on its own
- * tfjs engine (wasm, or onednn as the main thread's). Per step it loads the weights the main thread published, takes the loss and
- * gradients of its shard of the batch, writes the gradients into its region of shared memory and
- * replies with the shard's loss and correct count. It keeps no state between steps but its
- * replica, whose weights are overwritten every step.
+ * tfjs engine (wasm, or onednn as the main thread's). Per step it loads the weights the main
+ * thread published, takes the loss and gradients of its shard of the batch, writes the gradients
+ * into its region of shared memory and replies with the shard's loss and correct count. It keeps
+ * no state between steps but its replica, whose weights are overwritten every step.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +14,7 @@ import type { ReplicaInit, ReplicaReply, ReplicaStep } from './replicas.js';
 
 const init = workerData as ReplicaInit;
 process.env.FGSGD_LOG_LEVEL ??= 'warn';
-await initBackend(init.backend ?? 'wasm', { threads: init.threads ?? 1 });
+await initBackend(init.backend);
 const model = buildModel(init.model, init.modelOptions as ModelOptions);
 const variables = trainableVariables(model);
 const weights = new Float32Array(init.weights);

@@ -35,9 +35,8 @@ export interface ReplicaInit {
   weights: SharedArrayBuffer;
   /** This replica's gradients, in trainable-weight order, as float32. */
   grads: SharedArrayBuffer;
-  /** The backend each replica runs, as the main thread's ('wasm' or 'onednn'), and oneDNN's threads. */
+  /** The backend each replica runs, as the main thread's. */
   backend: 'wasm' | 'onednn';
-  threads: number;
 }
 
 export interface ReplicaStep {
@@ -101,7 +100,7 @@ export class Replicas {
    */
   static async open(
     count: number, name: string, modelOptions: ModelOptions, model: tf.LayersModel, variables: tf.Variable[],
-    engine: { backend: 'wasm' | 'onednn'; threads: number } = { backend: 'wasm', threads: 1 },
+    backend: 'wasm' | 'onednn' = 'wasm',
   ): Promise<Replicas> {
     if (!Number.isInteger(count) || count < 2) throw new RangeError(`Replicas: count must be an integer ≥ 2 (got ${count})`);
     const weights = new SharedArrayBuffer(4 * model.weights.reduce((a, w) => a + sizeOf(w.shape), 0));
@@ -110,7 +109,7 @@ export class Replicas {
     const ready: Promise<void>[] = [];
     for (let i = 1; i < count; i++) {
       const grads = new SharedArrayBuffer(gradSize);
-      const init: ReplicaInit = { model: name, modelOptions, weights, grads, ...engine };
+      const init: ReplicaInit = { model: name, modelOptions, weights, grads, backend };
       // The worker loads its own loaders (replica_worker.mjs); the parent's would only slow it.
       const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
       const slot: Slot = { worker, grads: new Float32Array(grads) };

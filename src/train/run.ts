@@ -66,11 +66,6 @@ export interface RunOptions {
    * A given number is deterministic; different numbers give different (equally valid) runs.
    */
   workers?: number;
-  /**
-   * OpenMP threads of each engine's oneDNN convolutions (`--backend onednn`); default: the cores
-   * shared among the workers, at least 1. Recorded: oneDNN's sums depend on it.
-   */
-  threads?: number;
   /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
   out: string;
   /** Directory holding the checkpoint to continue from. */
@@ -122,7 +117,7 @@ export const DEFAULT_SEED = 1;
 const RECORDED = [
   'pipeline', 'data', 'model', 'backend', 'epochs', 'maxSteps', 'seed', 'optimizer', 'grouping', 'manifolds',
   'lr', 'schedule', 'momentum', 'weightDecay', 'bound', 'radius', 'radiusLayers', 'stepRule', 'groupSize', 'lambdaFloor', 'lambdaEvery',
-  'swaps', 'batch', 'workers', 'threads', 'strict', 'checkpointEvery',
+  'swaps', 'batch', 'workers', 'strict', 'checkpointEvery',
   'validation',
 ] as const;
 
@@ -219,7 +214,6 @@ export function sessionOptions(o: RunOptions, d: PipelineDefaults, data: { train
     swaps: o.swaps,
     interrupt: o.interrupt,
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
-    ...(o.threads !== undefined ? { threads: o.threads } : {}),
     run: { options: run },
   };
 }

@@ -7,7 +7,6 @@
  * Tensor ownership: the session owns the model and the optimizer's slots; `dispose()` frees them.
  */
 import * as tf from '@tensorflow/tfjs';
-import { availableParallelism } from 'node:os';
 import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { buildModel, type ModelOptions } from '../models/index.js';
@@ -45,14 +44,9 @@ export interface SessionOptions {
   interrupt?: Observable<string>;
   /**
    * Model replicas for data-parallel training (src/train/replicas.ts), this thread's included;
-   * default 1 (no worker threads). More than 1 needs a zoo model and the wasm backend.
+   * default 1 (no worker threads). More than 1 needs a zoo model and the wasm or onednn backend.
    */
   workers?: number;
-  /**
-   * Threads of each engine's oneDNN convolutions, for `backend: 'onednn'` (src/backend/onednn.ts);
-   * default: the machine's cores shared among the `workers`, at least 1.
-   */
-  threads?: number;
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
   run?: Record<string, unknown>;
 }
@@ -194,8 +188,7 @@ class SwapMailbox {
  * them from `options.resume` when given.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
-  const threads = options.threads ?? defaultThreads(options.workers ?? 1);
-  const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto', { threads });
+  const backend = options.backend === null ? undefined : await initBackend(options.backend ?? 'auto');
   const latest = options.resume ? await readLatestCheckpoint(options.resume) : undefined;
   if (latest?.warning) log.warn({ checkpoint: latest.path }, latest.warning);
   const ckpt = latest?.checkpoint;
@@ -232,11 +225,6 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   }
 }
 
-/** oneDNN's threads per engine when not given: the cores shared among `workers` engines, at least 1. */
-export function defaultThreads(workers: number): number {
-  return Math.max(1, Math.floor(availableParallelism() / workers));
-}
-
 /** The worker replicas for `options.workers` > 1, after checking that the run can have them. */
 async function openReplicas(options: SessionOptions, backend: BackendInfo | undefined, model: tf.LayersModel, modelOptions: ModelOptions): Promise<Replicas | undefined> {
   const n = options.workers ?? 1;
@@ -248,8 +236,7 @@ async function openReplicas(options: SessionOptions, backend: BackendInfo | unde
   if (name !== 'wasm' && name !== 'onednn') {
     throw new UsageError(`--workers ${n}: the replicas run on wasm or onednn, and this run is on '${name}'; give --backend wasm (or onednn), or --workers 1`);
   }
-  const engine = { backend: name, threads: backend?.threads ?? 1 } as const;
-  const replicas = await Replicas.open(n, options.model, modelOptions, model, trainableVariables(model), engine);
+  const replicas = await Replicas.open(n, options.model, modelOptions, model, trainableVariables(model), name);
   log.info({ workers: n }, `data-parallel: ${n} replicas (this thread and ${n - 1} worker thread${n > 2 ? 's' : ''})`);
   return replicas;
 }

@@ -15,7 +15,7 @@ function installed(pkg: string): boolean {
 
 t.test('an unknown backend name is an error listing the valid names', async (t) => {
   await t.rejects(initBackend('webgl2'), BackendError);
-  t.throws(() => parseBackendName('gpu'), /unknown backend 'gpu'; valid names: auto, tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
+  t.throws(() => parseBackendName('gpu'), /unknown backend 'gpu'; valid names: auto, tensorflow-gpu, tensorflow, webgpu, onednn, wasm, cpu/);
   t.same([...BACKEND_NAMES], ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'onednn', 'wasm', 'cpu']);
 });
 

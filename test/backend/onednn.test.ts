@@ -1,13 +1,13 @@
 /**
  * The `onednn` backend (src/backend/onednn.ts): wasm with its convolutions on oneDNN.
- * - `initBackend('onednn')` reports itself, its threads and oneDNN's version; 'auto' never picks it;
- *   another backend turns the native convolutions off;
+ * - `initBackend('onednn')` reports itself and oneDNN's version; 'auto' never picks it; another
+ *   backend turns the native convolutions off;
  * - a step routes every convolution to the binding (counted), and its loss and gradients equal the
  *   wasm step's within float32 tolerance;
  * - cnn-small and resnet20 train (the loss falls) without leaking, and a run is deterministic for a
- *   given thread count;
+ *   given machine;
  * - 2 replicas on onednn sum to the whole batch's gradient;
- * - a missing binding, a bad thread count and a failed build are reported with what to do.
+ * - bad arguments to the binding and a failed build are reported with what to do.
  *
  * Kernel-level parity with the cpu backend is in wasm_kernels.test.ts (both engines).
  * Where the binding is not built, the file is skipped with the reason; `.ci/run` builds it.
@@ -47,25 +47,22 @@ t.test('a failed build says what to install and does not fail the install; --str
 });
 
 t.test('onednn', { skip: missing || false }, async (t) => {
-  t.test('initBackend reports onednn on wasm, its threads and version; auto and other backends leave it off', async (t) => {
-    const info = await initBackend('onednn', { threads: 2 });
+  t.test('initBackend reports onednn on wasm and its version; auto and other backends leave it off', async (t) => {
+    const info = await initBackend('onednn');
     t.equal(info.name, 'onednn');
     t.equal(info.tfBackend, 'wasm');
-    t.equal(info.threads, 2);
     t.match(info.onednn, /^\d+\.\d+\.\d+ /);
     t.ok(activeOnednn(), 'native convolutions on');
-    t.equal(activeOnednn()!.threads(), 2, 'OpenMP threads set');
     await initBackend('wasm');
     t.equal(activeOnednn(), undefined, "'wasm' turns them off");
     const auto = await initBackend('auto');
     t.not(auto.name, 'onednn', "'auto' never picks onednn");
     t.equal(activeOnednn(), undefined);
-    await t.rejects(initBackend('onednn', { threads: 0 }), { name: 'BackendError', message: /threads must be a positive integer, got 0/ });
   });
 
   t.test('a step routes every convolution to oneDNN and equals the wasm step', async (t) => {
     const run = async (backend: 'wasm' | 'onednn') => {
-      await initBackend(backend, { threads: 2 });
+      await initBackend(backend);
       const native = activeOnednn();
       const kinds = [0, 0, 0];
       const conv = native?.conv;
@@ -102,8 +99,8 @@ t.test('onednn', { skip: missing || false }, async (t) => {
     t.ok(worst < 1e-4, `every gradient within 1e-4 of its largest entry (worst ${worst.toExponential(2)})`);
   });
 
-  t.test('cnn-small and resnet20 train on onednn, without leaks, deterministically for a thread count', async (t) => {
-    await initBackend('onednn', { threads: 2 });
+  t.test('cnn-small and resnet20 train on onednn, without leaks, deterministically', async (t) => {
+    await initBackend('onednn');
     for (const [name, shape] of [['cnn-small', [28, 28, 1]], ['resnet20', [16, 16, 3]]] as const) {
       const train = () => assertNoLeak(t, `${name}: build, train, dispose`, async () => {
         const model = buildModel(name, { inputShape: [...shape], numClasses: 4, seed: 2 });
@@ -127,12 +124,12 @@ t.test('onednn', { skip: missing || false }, async (t) => {
   });
 
   t.test('2 replicas on onednn sum to the whole batch’s gradient', async (t) => {
-    await initBackend('onednn', { threads: 1 });
+    await initBackend('onednn');
     const modelOptions = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 4, seed: 3 };
     await assertNoLeak(t, 'replicas', async () => {
       const model = buildModel('cnn-small', modelOptions);
       const variables = trainableVariables(model);
-      const replicas = await Replicas.open(2, 'cnn-small', modelOptions, model, variables, { backend: 'onednn', threads: 1 });
+      const replicas = await Replicas.open(2, 'cnn-small', modelOptions, model, variables, 'onednn');
       const { x, y } = blobData(9, [8, 8, 1], 4);
       const whole = lossAndGrads(model, x, y, variables);
       const par = await replicas.lossAndGrads(x, y);
@@ -157,15 +154,13 @@ t.test('onednn', { skip: missing || false }, async (t) => {
     t.throws(() => b.conv(0, f(16), f(18), f(31), p), /argument 4 holds 31 floats, the shape needs 32/);
     t.throws(() => b.conv(3 as 0, f(16), f(18), f(32), p), /kind must be 0/);
     t.throws(() => b.conv(0, f(16), f(18), f(32), Int32Array.of(1, 2)), /params must be an Int32Array of 17/);
-    t.throws(() => b.setThreads(0), /positive integer/);
     t.doesNotThrow(() => b.conv(0, f(16), f(18), f(32), p), 'a well-formed call');
   });
 
-  t.teardown(() => setOnednn(0));
+  t.teardown(() => setOnednn(false));
 });
 
-t.test('the CLI takes --backend onednn and --threads', async (t) => {
+t.test('the CLI takes --backend onednn', async (t) => {
   const help = execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/fgsgd.js'), 'train', '--help'], { encoding: 'utf8' });
-  t.match(help, /onednn/);
-  t.match(help, /--threads N/);
+  t.match(help, /--backend NAME +auto\|tensorflow-gpu\|tensorflow\|webgpu\|onednn\|wasm\|cpu/);
 });

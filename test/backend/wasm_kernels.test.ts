@@ -4,7 +4,7 @@
  * leaked tensors over training steps of the zoo's conv nets; a well-formed registry.
  *
  * The convolution tests run twice: on wasm's own kernels, and with the `onednn` backend's native
- * convolutions switched on (src/backend/onednn.ts, 2 threads). Where the binding is not built they
+ * convolutions switched on (src/backend/onednn.ts). Where the binding is not built they
  * are skipped with the reason (`.ci/run` builds it, so CI always runs them).
  *
  * Parity: each case runs the kernel on 'cpu' (tf.setBackend('cpu')), reads the values, switches to
@@ -43,15 +43,15 @@ type Engine = 'wasm' | 'onednn';
 const ENGINES: Engine[] = onednnMissing ? ['wasm'] : ['wasm', 'onednn'];
 if (onednnMissing) t.test('wasm with oneDNN convolutions', { skip: onednnMissing }, () => {});
 
-/** Registers the test once per engine: wasm's own convolutions, then oneDNN's (2 threads). */
+/** Registers the test once per engine: wasm's own convolutions, then oneDNN's. */
 function forEngines(name: string, fn: (t: Test, engine: Engine) => Promise<void>): void {
   for (const engine of ENGINES) {
     t.test(`${name} (${engine === 'wasm' ? 'wasm' : 'wasm with oneDNN convolutions'})`, async (t) => {
-      setOnednn(engine === 'onednn' ? 2 : 0);
+      setOnednn(engine === 'onednn');
       try {
         await fn(t, engine);
       } finally {
-        setOnednn(0);
+        setOnednn(false);
       }
     });
   }

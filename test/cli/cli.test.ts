@@ -30,7 +30,7 @@ t.test('an unknown option: exit 2 and one line on stderr naming it', async (t) =
 
 t.test('bad values and missing arguments: exit 2 with the reason', async (t) => {
   for (const [args, reason] of [
-    [['train', 'default', '--backend', 'gpu'], /--backend must be one of auto, tensorflow-gpu, tensorflow, webgpu, wasm, cpu, got 'gpu'/],
+    [['train', 'default', '--backend', 'gpu'], /--backend must be one of auto, tensorflow-gpu, tensorflow, webgpu, onednn, wasm, cpu, got 'gpu'/],
     [['train', 'default', '--epochs', '0'], /--epochs must be a positive integer/],
     [['train', 'default', '--lr', 'fast'], /--lr must be a positive number/],
     [['train', 'default', '--manifolds', 'Sp+Xy'], /--manifolds/],
