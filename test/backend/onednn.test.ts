@@ -6,10 +6,10 @@
  *   wasm step's within float32 tolerance;
  * - cnn-small and resnet20 train (the loss falls) without leaking, and a run is deterministic for a
  *   given machine;
- * - 2 replicas on onednn sum to the whole batch's gradient;
  * - bad arguments to the binding and a failed build are reported with what to do.
  *
- * Kernel-level parity with the cpu backend is in wasm_kernels.test.ts (both engines).
+ * Kernel-level parity with the cpu backend is in wasm_kernels.test.ts, and replicas on onednn in
+ * test/train/replicas.test.ts (both engines each).
  * Where the binding is not built, the file is skipped with the reason; `.ci/run` builds it.
  */
 import t from 'tap';
@@ -20,7 +20,6 @@ import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backend/index.js';
 import { activeOnednn, loadOnednnBinding, setOnednn } from '../../src/backend/onednn.js';
 import { buildModel } from '../../src/models/index.js';
-import { Replicas } from '../../src/train/replicas.js';
 import { lossAndGrads, trainableVariables, trainStep } from '../../src/train/step.js';
 import { assertNoLeak, assertStepsDoNotLeak } from '../helpers/leak.js';
 import { blobData } from '../fgsgd/helpers.js';
@@ -121,30 +120,6 @@ t.test('onednn', { skip: missing || false }, async (t) => {
       t.same(b.losses, a.losses, `${name}: the same losses, run again`);
       t.ok(b.weights.every((w, i) => w.every((v, j) => Object.is(v, a.weights[i]![j]))), `${name}: bit-identical weights, run again`);
     }
-  });
-
-  t.test('2 replicas on onednn sum to the whole batch’s gradient', async (t) => {
-    await initBackend('onednn');
-    const modelOptions = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 4, seed: 3 };
-    await assertNoLeak(t, 'replicas', async () => {
-      const model = buildModel('cnn-small', modelOptions);
-      const variables = trainableVariables(model);
-      const replicas = await Replicas.open(2, 'cnn-small', modelOptions, model, variables, 'onednn');
-      const { x, y } = blobData(9, [8, 8, 1], 4);
-      const whole = lossAndGrads(model, x, y, variables);
-      const par = await replicas.lossAndGrads(x, y);
-      t.ok(Math.abs(par.loss - whole.value.dataSync()[0]!) < 1e-5, `loss ${par.loss} = ${whole.value.dataSync()[0]}`);
-      let worst = 0;
-      for (const v of variables) {
-        const [a, b] = [par.grads[v.name]!.dataSync(), whole.grads[v.name]!.dataSync()];
-        const scale = Math.max(...Array.from(b, Math.abs), 1e-12);
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
-      }
-      t.ok(worst < 1e-5, `every gradient within 1e-5 of the largest entry (worst ${worst.toExponential(2)})`);
-      tf.dispose([x, y, whole.value, ...Object.values(whole.grads), ...Object.values(par.grads)]);
-      await replicas.dispose();
-      model.dispose();
-    });
   });
 
   t.test('the binding checks what it is given', async (t) => {

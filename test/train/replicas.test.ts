@@ -1,7 +1,7 @@
 /**
  * Data-parallel training over worker threads (src/train/replicas.ts, `--workers N`):
  * - the gradient summed over replicas equals the whole batch's gradient (a model without
- *   BatchNorm), with odd shard sizes;
+ *   BatchNorm), with odd shard sizes, on wasm and on onednn;
  * - a whole run with 2 replicas (the default pipeline: cnn-small, FG-SGD) is deterministic, and a
  *   run stopped and resumed lands on the uninterrupted run's weights;
  * - with 2 replicas a scheduled hot-swap, an interrupt (Ctrl-C) and resume, and a non-finite loss
@@ -17,6 +17,7 @@ import { assertNoLeak } from '../helpers/leak.js';
 import { tempDir } from '../helpers/tmp.js';
 import { buildModel } from '../../src/models/index.js';
 import { Replicas } from '../../src/train/replicas.js';
+import { loadOnednnBinding } from '../../src/backend/onednn.js';
 import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
 import { resolveResume, type RunOptions } from '../../src/train/run.js';
@@ -38,30 +39,41 @@ await useBackend('wasm');
 
 const modelOptions = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 4, seed: 3 };
 
-t.test('the gradient summed over 3 replicas equals the whole batch’s (shards of 4, 3, 3)', async (t) => {
-  await assertNoLeak(t, 'replicas', async () => {
-    const model = buildModel('cnn-small', modelOptions);
-    const variables = trainableVariables(model);
-    const replicas = await Replicas.open(3, 'cnn-small', modelOptions, model, variables);
-    t.same(replicas.shards(10), [4, 3, 3]);
-    t.same(replicas.shards(2), [1, 1, 0], 'a batch smaller than the replicas leaves some idle');
-    const { x, y } = blobData(10, [8, 8, 1], 4);
-    const whole = lossAndGrads(model, x, y, variables);
-    const par = await replicas.lossAndGrads(x, y);
-    t.ok(Math.abs(par.loss - whole.value.dataSync()[0]!) < 1e-5, `loss ${par.loss} = ${whole.value.dataSync()[0]}`);
-    let worst = 0;
-    for (const v of variables) {
-      const [a, b] = [par.grads[v.name]!.dataSync(), whole.grads[v.name]!.dataSync()];
-      const scale = Math.max(...Array.from(b, Math.abs), 1e-12);
-      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
-    }
-    t.ok(worst < 1e-5, `every gradient within 1e-5 of the largest entry (worst ${worst.toExponential(2)})`);
-    t.ok(par.correct >= 0 && par.correct <= 10 && Number.isInteger(par.correct), `correct count ${par.correct}`);
-    tf.dispose([x, y, whole.value, ...Object.values(whole.grads), ...Object.values(par.grads)]);
-    await replicas.dispose();
-    model.dispose();
+// Replicas run on wasm, or on onednn (wasm with native convolutions) where its binding is built.
+let onednnMissing = '';
+try {
+  loadOnednnBinding();
+} catch (e) {
+  onednnMissing = (e as Error).message;
+}
+for (const backend of ['wasm', 'onednn'] as const) {
+  t.test(`the gradient summed over 3 replicas equals the whole batch’s (shards of 4, 3, 3), on ${backend}`, { skip: backend === 'onednn' && onednnMissing || false }, async (t) => {
+    await useBackend(backend);
+    t.teardown(() => useBackend('wasm'));
+    await assertNoLeak(t, 'replicas', async () => {
+      const model = buildModel('cnn-small', modelOptions);
+      const variables = trainableVariables(model);
+      const replicas = await Replicas.open(3, 'cnn-small', modelOptions, model, variables, backend);
+      t.same(replicas.shards(10), [4, 3, 3]);
+      t.same(replicas.shards(2), [1, 1, 0], 'a batch smaller than the replicas leaves some idle');
+      const { x, y } = blobData(10, [8, 8, 1], 4);
+      const whole = lossAndGrads(model, x, y, variables);
+      const par = await replicas.lossAndGrads(x, y);
+      t.ok(Math.abs(par.loss - whole.value.dataSync()[0]!) < 1e-5, `loss ${par.loss} = ${whole.value.dataSync()[0]}`);
+      let worst = 0;
+      for (const v of variables) {
+        const [a, b] = [par.grads[v.name]!.dataSync(), whole.grads[v.name]!.dataSync()];
+        const scale = Math.max(...Array.from(b, Math.abs), 1e-12);
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
+      }
+      t.ok(worst < 1e-5, `every gradient within 1e-5 of the largest entry (worst ${worst.toExponential(2)})`);
+      t.ok(par.correct >= 0 && par.correct <= 10 && Number.isInteger(par.correct), `correct count ${par.correct}`);
+      tf.dispose([x, y, whole.value, ...Object.values(whole.grads), ...Object.values(par.grads)]);
+      await replicas.dispose();
+      model.dispose();
+    });
   });
-});
+}
 
 t.test('a replica that dies fails the next step with a clear error', async (t) => {
   const model = buildModel('cnn-small', modelOptions);
