@@ -7,6 +7,10 @@
  * kernels registered) and finally the pure-JS `cpu`
  * backend. It logs which backend was chosen and why each earlier one was skipped.
  *
+ * `onednn` is wasm with its convolutions computed natively by oneDNN (`./onednn.ts`). 'auto' never
+ * picks it: its weights depend on the CPU's vector width, and the default must give the same weights
+ * on every machine.
+ *
  * `webgpu` (`@tensorflow/tfjs-backend-webgpu` on Dawn, the `webgpu` package: Vulkan on Linux, Metal
  * on macOS, D3D12 on Windows) comes second in 'auto', on a hardware adapter only. It reports its
  * adapter; a software one (Mesa's llvmpipe/lavapipe, SwiftShader) is correct but slower than
@@ -32,7 +36,7 @@ export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 export interface BackendInfo {
   /** The name asked for, after resolving 'auto'. */
   name: ConcreteBackend;
-  /** tfjs's own name for the active backend ('tensorflow', 'wasm', 'cpu'). */
+  /** tfjs's own name for the active backend ('tensorflow', 'wasm', 'cpu'; 'wasm' for onednn). */
   tfBackend: string;
   /** Why each earlier candidate was skipped (only for 'auto'). */
   skipped: { name: ConcreteBackend; reason: string }[];
