@@ -13,7 +13,6 @@ import { lossAndGrads, trainableVariables } from './step.js';
 import type { ReplicaInit, ReplicaReply, ReplicaStep } from './replicas.js';
 
 const init = workerData as ReplicaInit;
-process.env.FGSGD_LOG_LEVEL ??= 'warn';
 await initBackend(init.backend);
 const model = buildModel(init.model, init.modelOptions as ModelOptions);
 const variables = trainableVariables(model);

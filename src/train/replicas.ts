@@ -79,6 +79,12 @@ export interface ParallelPass {
 
 const sizeOf = (shape: readonly (number | null)[]) => shape.reduce((a: number, b) => a * (b ?? 1), 1);
 
+/** The parent's log level if it is warn or quieter, else warn. */
+function replicaLogLevel(): string {
+  const level = process.env.FGSGD_LOG_LEVEL;
+  return level === 'silent' || level === 'fatal' || level === 'error' ? level : 'warn';
+}
+
 export class Replicas {
   private readonly weights: Float32Array;
   private nextId = 0;
@@ -111,7 +117,9 @@ export class Replicas {
       const grads = new SharedArrayBuffer(gradSize);
       const init: ReplicaInit = { model: name, modelOptions, weights, grads, backend };
       // The worker loads its own loaders (replica_worker.mjs); the parent's would only slow it.
-      const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [] });
+      // A replica logs warnings and errors only (its info lines would repeat the main thread's);
+      // its logger reads the level when it is imported, so the level is set in its environment.
+      const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [], env: { ...process.env, FGSGD_LOG_LEVEL: replicaLogLevel() } });
       const slot: Slot = { worker, grads: new Float32Array(grads) };
       slots.push(slot);
       ready.push(

@@ -158,3 +158,16 @@ t.test('--validation: a positive integer, and fewer than the training images, or
   t.match(r.stderr, /^fgsgd: --validation 9000: must be less than the 9000 training images in [^\n]*\n$/);
   t.match(fgsgd('train', '--help').stdout, /--validation N/);
 });
+
+t.test('--workers 2: the replicas log no info lines to the terminal', async (t) => {
+  const dir = tempDir(t);
+  // As a user runs it: no FGSGD_LOG_LEVEL. A replica's logger used to start at info, and each
+  // replica printed its backend choice as a JSON line on stderr.
+  const env = { ...process.env };
+  delete env.FGSGD_LOG_LEVEL;
+  delete env.TAP;
+  const r = spawnSync(process.execPath, [BIN, 'train', 'default', '--max-steps', '2', '--workers', '2', '--backend', 'wasm', '--out', join(dir, 'run')], { encoding: 'utf8', env, timeout: timeLeftMs(), killSignal: 'SIGKILL' });
+  t.equal(r.status, 0, r.stderr);
+  t.notMatch(r.stderr, /"level":30/, 'no info line on stderr');
+  t.ok(existsSync(join(dir, 'run', 'summary.json')), 'the run finished');
+});
