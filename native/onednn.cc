@@ -11,9 +11,10 @@
 //   version()
 //
 // Each convolution runs on the thread that calls it, alone: more cores are used by more engines
-// (`--workers`, one per worker thread), not by OpenMP threads inside one. (oneDNN 2.6's OpenMP
-// build corrupted the process heap now and then when one engine ran its convolutions on 2 threads
-// beside V8's own threads; on one thread per engine it never did.)
+// (`--workers`, one per worker thread), not by OpenMP threads inside one: with 2 OpenMP threads in
+// one engine, Debian's oneDNN 2.6 corrupted the process heap in about one run in four of
+// test/backend/wasm_kernels.test.ts; with one thread per engine it did not, in 10 runs. The cause
+// was not found.
 //
 // Activations are NHWC and filters HWIO, as in tfjs. oneDNN picks the filter layout its fastest
 // implementation wants (format_tag::any); the filter (or its gradient) is reordered to or from HWIO
