@@ -265,8 +265,8 @@ const LOADERS: Record<ConcreteBackend, (auto: boolean) => Promise<void>> = {
   'tensorflow-gpu': () => loadNative('tensorflow-gpu'),
   tensorflow: () => loadNative('tensorflow'),
   webgpu: (auto) => loadWebgpu(auto),
-  onednn: () => loadOnednn(),
-  wasm: () => loadWasm(),
+  onednn: loadOnednn,
+  wasm: loadWasm,
   cpu: loadCpu,
 };
 

@@ -2,8 +2,8 @@
  * oneDNN convolutions for the wasm backend: the `onednn` backend.
  *
  * `--backend onednn` is the wasm backend (its heap, its kernels, this project's training kernels)
- * with its three convolution kernels, `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter`,
- * computed natively by oneDNN (Intel's deep-learning primitives library, the one PyTorch's CPU
+ * with its four convolution kernels, `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput` and
+ * `Conv2DBackpropFilter`, computed natively by oneDNN (Intel's deep-learning primitives library, the one PyTorch's CPU
  * convolutions use). The binding (`native/onednn.cc`, built into
  * `build/onednn.node` by `npm ci` where oneDNN's headers and a C++ compiler are present) reads and
  * writes the wasm heap in place, so no tensor is copied.

@@ -24,18 +24,13 @@ import type * as tf from '@tensorflow/tfjs';
 import { backend_util } from '@tensorflow/tfjs';
 import {
   assertChannelsLast, assertFloat32, conv2d, pair, release, reshape, runKernel, slice, transpose,
-  type KernelArgs, type Pad, type TensorInfo, type WasmBackend,
+  type ConvAttrs, type KernelArgs, type TensorInfo, type WasmBackend,
   onednnConv,
 } from './kernel_utils.js';
 import { activeOnednn } from '../onednn.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface Attrs extends ConvAttrs {
   inputShape: [number, number, number, number];
-  dilations?: number | [number, number];
 }
 
 /**

@@ -5,19 +5,13 @@
  * the wasm kernels for the bias and the activation.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { backend_util } from '@tensorflow/tfjs';
+import type { backend_util } from '@tensorflow/tfjs';
 import { activeOnednn } from '../onednn.js';
 import {
-  assertChannelsLast, assertFloat32, onednnConv, pair, release, runKernel, runPackageKernel,
-  type KernelArgs, type Pad, type TensorInfo,
+  forwardConvInfo, onednnConv, release, runKernel, runPackageKernel, type ConvAttrs, type KernelArgs, type TensorInfo,
 } from './kernel_utils.js';
 
-interface Attrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface Attrs extends ConvAttrs {
   activation?: backend_util.Activation;
   leakyreluAlpha?: number;
 }
@@ -31,12 +25,7 @@ export function fusedConv2D({ inputs, backend, attrs }: KernelArgs<'x' | 'filter
   const { x, filter, bias, preluActivationWeights } = inputs;
   const activation = attrs.activation ?? 'linear';
   if (activation !== 'linear' && !ACTIVATIONS[activation]) throw new Error(`wasm FusedConv2D: activation '${activation}' is not supported.`);
-  assertChannelsLast('FusedConv2D', attrs.dataFormat);
-  assertFloat32('FusedConv2D', x, filter);
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
-    attrs.strides, pair(attrs.dilations, 1), attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-  let y = onednnConv(native, backend, 0, x, filter, info);
+  let y = onednnConv(native, backend, 0, x, filter, forwardConvInfo('FusedConv2D', x, filter, attrs));
   if (bias) {
     const biased = runKernel(backend, 'Add', { a: y, b: bias });
     release(backend, y);

@@ -250,8 +250,27 @@ export function priorGradient(name: string): tf.GradConfig & { gradFunc: NonNull
   return config as tf.GradConfig & { gradFunc: NonNullable<tf.GradConfig['gradFunc']> };
 }
 
+/** The attributes tfjs passes to every convolution kernel here (each adds its own). */
+export interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  /** tfjs's conv2d gradient refuses dilation > 1; accepted here as an extension. */
+  dilations?: number | [number, number];
+}
+
+/** A forward convolution's geometry (`Conv2D`, `FusedConv2D`), after checking layout and dtype. */
+export function forwardConvInfo(kernel: string, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): tf.backend_util.Conv2DInfo {
+  assertChannelsLast(kernel, attrs.dataFormat);
+  assertFloat32(kernel, x, filter);
+  return tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+    attrs.strides, pair(attrs.dilations, 1), attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+}
+
 /**
- * The three convolution kernels' native path, taken while the `onednn` backend is active (see
+ * The four convolution kernels' native path, taken while the `onednn` backend is active (see
  * `../onednn.ts`): one oneDNN primitive on views of the wasm heap, no copies. The caller has
  * checked layout (NHWC) and dtype (float32) and computed the convolution's geometry.
  * kind 0: (x, filter) → y; kind 1: (dy, filter) → dx; kind 2: (x, dy) → dW. The output is allocated
