@@ -4,7 +4,9 @@
  * `@tensorflow/tfjs-backend-wasm` 4.22 lacks `Conv2DBackpropFilter`; its `Conv2DBackpropInput` and
  * `MaxPoolGrad` are naive loops, its transposed `BatchMatMul` a scalar loop; and a ResNet step spends most of its remaining time in kernels that
  * are slow on batch-norm shapes (`Tile`, `Sum`, `Mean`, per-channel broadcasts, `FusedBatchNorm`)
- * or that copy where they could share (`Identity`, same-dtype `Cast`). The kernels listed here add
+ * or that copy where they could share (`Identity`, same-dtype `Cast`); FG-SGD's layout (its
+ * permutations and splits) leans on `GatherNd`, `Slice` and `SplitV`, whose package kernels are slow
+ * loops or copy their whole input out of the heap. The kernels listed here add
  * or replace them, built on the package's fast XNNPACK-backed kernels or as block copies on the
  * wasm heap (see each file in `kernels/`; `kernels/kernel_utils.ts` states the tensor-ownership
  * rule they follow). A replacement hands the cases it does not speed up back to the package's
@@ -30,6 +32,7 @@ import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
 import { fusedBatchNormConfig } from './kernels/FusedBatchNorm.js';
+import { gatherNdConfig } from './kernels/GatherNd.js';
 import { identityConfig } from './kernels/Identity.js';
 import { packageKernels, priorGradients } from './kernels/kernel_utils.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
@@ -37,6 +40,8 @@ import { meanConfig } from './kernels/Mean.js';
 import { meanGradConfig } from './kernels/Mean_grad.js';
 import { multiplyConfig } from './kernels/Multiply.js';
 import { realDivConfig } from './kernels/RealDiv.js';
+import { sliceConfig } from './kernels/Slice.js';
+import { splitVConfig } from './kernels/SplitV.js';
 import { subConfig } from './kernels/Sub.js';
 import { sumConfig } from './kernels/Sum.js';
 import { sumGradConfig } from './kernels/Sum_grad.js';
@@ -51,11 +56,14 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropInputConfig,
   fusedBatchNormConfig,
   fusedConv2DConfig,
+  gatherNdConfig,
   identityConfig,
   maxPoolGradConfig,
   meanConfig,
   multiplyConfig,
   realDivConfig,
+  sliceConfig,
+  splitVConfig,
   subConfig,
   sumConfig,
   tileConfig,

@@ -30,7 +30,9 @@
  * tensors from `planKernel` (a flat gather that orders all the bucket's components by manifold
  * type, variable and group; segment ids; the inverse gather), so that an update is a constant
  * number of tensor ops per bucket and manifold type, plus a reshape and an assign per variable,
- * whatever the number of kernels. The non-kernel weights are updated together the same way.
+ * whatever the number of kernels. The weights that take the plain Euclidean step (the non-kernel
+ * weights, and the kernels whose every group is Euclidean) are updated together in their own layout
+ * (`PlainBucket`): an elementwise step needs no permutation.
  *
  * Renormalization (implementation (b)): the model's variables hold the scaled weights ℜ·X; ℜ of
  * every component comes from `radiiFor` (γ and the radius policy: the initializer's norm, λ, or a
@@ -175,15 +177,26 @@ interface Bucket {
   presence: Map<string, tf.Tensor[]>;
 }
 
-/** The non-kernel weights (biases, batch-norm), updated together as Euclidean, one group each. */
+/**
+ * Every weight that takes the plain Euclidean step, updated together in the variables' own layout:
+ * the non-kernel weights (biases, batch-norm; one group each) and the kernels whose every group is
+ * Euclidean (their groups). A Euclidean step is elementwise, so these need no permutation into
+ * components; only the per-group non-finite check needs the groups, through `sortIndex`.
+ */
 interface PlainBucket {
   members: { weightName: string; variableName: string; shape: number[]; offset: number; size: number }[];
   size: number;
-  /** Variable index of every element (sorted), as segment ids and `[size, 1]` gatherND indices. */
+  numGroups: number;
+  /** The member owning each group (JS), for the presence flags. */
+  groupMember: Int32Array;
+  /** The elements in group order, as `[size, 1]` gatherND indices; absent when the flat layout is in group order already (one group per variable). */
+  sortIndex?: tf.Tensor2D;
+  /** Group ids in group order (sorted), `segmentSum`'s layout (`positions`, `groupGather`). */
   segmentIds: tf.Tensor1D;
-  segmentIndex: tf.Tensor2D;
   groupGather: tf.Tensor2D;
   positions: tf.Tensor1D;
+  /** Group of every element in the flat (variable) layout, as `[size, 1]` gatherND indices. */
+  elementGroup: tf.Tensor2D;
   buffer?: tf.Tensor;
 }
 
@@ -238,9 +251,9 @@ export class FGSGD extends tf.Optimizer {
   private buckets: Bucket[] = [];
   private plain?: PlainBucket;
   /** Grouped kernels by tf.Variable name and by weight name. */
-  private byVariable = new Map<string, { bucket: Bucket; member: Member }>();
-  private byWeight = new Map<string, { bucket: Bucket; member: Member }>();
-  /** Non-kernel weights of the grouping, by tf.Variable name. */
+  private byVariable = new Map<string, { bucket?: Bucket; member: Member }>();
+  private byWeight = new Map<string, { bucket?: Bucket; member: Member }>();
+  /** The weights of the plain bucket (non-kernel weights, all-Euclidean kernels), by tf.Variable name. */
   private plainNames = new Set<string>();
   /** Variables outside the grouping, by tf.Variable name. */
   private loose = new Map<string, LooseState>();
@@ -325,7 +338,12 @@ export class FGSGD extends tf.Optimizer {
 
   private build(): void {
     const byShape = new Map<string, KernelGrouping[]>();
+    const euclidean: Member[] = [];
     for (const k of this.grouping.kernels) {
+      if (k.groups.every((g) => g.tag === 'Euc')) {
+        euclidean.push({ spec: k, plan: planKernel(k), offset: 0, size: k.shape.reduce((a, b) => a * b, 1), radii: this.radiiOf(k) });
+        continue;
+      }
       const key = `${k.rows}x${k.cols}`;
       byShape.set(key, [...(byShape.get(key) ?? []), k]);
     }
@@ -336,8 +354,12 @@ export class FGSGD extends tf.Optimizer {
         this.byWeight.set(member.spec.weightName, { bucket, member });
       }
     }
-    this.plain = this.buildPlain();
-    this.plainNames = new Set(this.grouping.others.map((o) => o.variableName));
+    for (const member of euclidean) {
+      this.byVariable.set(member.spec.variableName, { member });
+      this.byWeight.set(member.spec.weightName, { member });
+    }
+    this.plain = this.buildPlain(euclidean);
+    this.plainNames = new Set(this.plain?.members.map((m) => m.variableName));
   }
 
   private buildBucket(specs: KernelGrouping[]): Bucket {
@@ -401,18 +423,68 @@ export class FGSGD extends tf.Optimizer {
     return bucket;
   }
 
-  private buildPlain(): PlainBucket | undefined {
-    if (this.grouping.others.length === 0) return undefined;
+  /**
+   * The plain bucket: the non-kernel weights (one group each), then the all-Euclidean kernels
+   * (their groups), flat in that order. The elements are put in group order by a counting sort
+   * (stable), or left as they are when they are in group order already.
+   */
+  private buildPlain(kernels: Member[]): PlainBucket | undefined {
+    const specs = [
+      ...this.grouping.others.map((o) => ({ weightName: o.weightName, variableName: o.variableName, shape: [...o.shape] })),
+      ...kernels.map((k) => ({ weightName: k.spec.weightName, variableName: k.spec.variableName, shape: [...k.spec.shape] })),
+    ];
+    if (specs.length === 0) return undefined;
     let offset = 0;
-    const members = this.grouping.others.map((o) => {
-      const size = o.shape.reduce((a, b) => a * b, 1);
-      const mb = { weightName: o.weightName, variableName: o.variableName, shape: [...o.shape], offset, size };
+    const members = specs.map((sp) => {
+      const size = sp.shape.reduce((a, b) => a * b, 1);
+      const mb = { ...sp, offset, size };
       offset += size;
       return mb;
     });
-    const seg = new Int32Array(offset);
-    members.forEach((mb, i) => seg.fill(i, mb.offset, mb.offset + mb.size));
-    return { members, size: offset, segmentIds: int1d(seg), segmentIndex: int2d(seg), groupGather: gatherOf(seg), positions: tf.keep(tf.range(0, offset, 1, 'int32') as tf.Tensor1D) };
+    const group = new Int32Array(offset);
+    const groupMember: number[] = [];
+    const nOthers = this.grouping.others.length;
+    members.forEach((mb, i) => {
+      const kernel = kernels[i - nOthers];
+      if (!kernel) {
+        group.fill(groupMember.length, mb.offset, mb.offset + mb.size);
+        groupMember.push(i);
+        return;
+      }
+      const { spec, plan } = kernel;
+      const base = groupMember.length;
+      const m = spec.rows * spec.cols;
+      for (let p = 0; p < plan.order.length; p++) {
+        const g = base + spec.groupOf[plan.order[p]!]!;
+        for (let e = 0; e < m; e++) group[mb.offset + plan.flatIndex[p * m + e]!] = g;
+      }
+      for (let g = 0; g < spec.groups.length; g++) groupMember.push(i);
+    });
+    const numGroups = groupMember.length;
+    let sorted = true;
+    for (let i = 1; i < offset && sorted; i++) sorted = group[i - 1]! <= group[i]!;
+    let seg = group;
+    let sortIndex: tf.Tensor2D | undefined;
+    if (!sorted) {
+      const start = new Int32Array(numGroups + 1);
+      for (let i = 0; i < offset; i++) start[group[i]! + 1]!++;
+      for (let g = 0; g < numGroups; g++) start[g + 1]! += start[g]!;
+      const order = new Int32Array(offset);
+      for (let i = 0; i < offset; i++) order[start[group[i]!]!++] = i;
+      seg = order.map((i) => group[i]!);
+      sortIndex = int2d(order);
+    }
+    return {
+      members,
+      size: offset,
+      numGroups,
+      groupMember: Int32Array.from(groupMember),
+      sortIndex,
+      segmentIds: int1d(seg),
+      groupGather: gatherOf(seg),
+      positions: tf.keep(tf.range(0, offset, 1, 'int32') as tf.Tensor1D),
+      elementGroup: int2d(group),
+    };
   }
 
   /** (Re)build each slice's ℜ tensor, scaled manifold and per-group ρ, c from the members' radii. */
@@ -464,7 +536,9 @@ export class FGSGD extends tf.Optimizer {
       }
     }
     if (this.plain) {
-      tf.dispose([this.plain.segmentIds, this.plain.segmentIndex, this.plain.groupGather, this.plain.positions]);
+      const pb = this.plain;
+      tf.dispose([pb.segmentIds, pb.groupGather, pb.positions, pb.elementGroup]);
+      pb.sortIndex?.dispose();
       this.plain.buffer?.dispose();
     }
     this.buckets = [];
@@ -638,8 +712,9 @@ export class FGSGD extends tf.Optimizer {
   }
 
   /**
-   * Plain Euclidean step (weight decay, momentum) of all non-kernel weights at once, one group per
-   * variable for the non-finite check. Selections by exact 0/1 products, as in `updateBucket`.
+   * Plain Euclidean step (weight decay, momentum) of the plain bucket at once. A group is not
+   * updated when its raw gradient has a non-finite entry (Σ G·0 over the group is NaN), nor when
+   * its variable has no gradient. Selections by exact 0/1 products, as in `updateBucket`.
    */
   private updatePlain(pb: PlainBucket, grads: Map<string, tf.Tensor>, lr: number): tf.Tensor | undefined {
     const present = pb.members.map((m) => grads.has(m.variableName));
@@ -651,17 +726,18 @@ export class FGSGD extends tf.Optimizer {
     const count = tf.tidy(() => {
       const x = this.flatOf(pb.members, variables);
       const graw = this.flatOf(pb.members, pb.members.map((m) => grads.get(m.variableName)));
-      const okVar = tf.isFinite(segmentSum(tf.mul(graw, 0), pb));
-      let okVarF = tf.cast(okVar, 'float32');
-      if (!present.every(Boolean)) okVarF = tf.mul(okVarF, tf.tensor1d(present.map((p) => (p ? 1 : 0))));
-      const ok = tf.gatherND(okVarF, pb.segmentIndex);
+      const flags = tf.mul(graw, 0);
+      const okGroup = tf.isFinite(segmentSum(pb.sortIndex ? tf.gatherND(flags, pb.sortIndex) : flags, pb));
+      let okGroupF = tf.cast(okGroup, 'float32');
+      if (!present.every(Boolean)) okGroupF = tf.mul(okGroupF, tf.tensor1d(Float32Array.from(pb.groupMember, (i) => (present[i] ? 1 : 0))));
+      const ok = tf.gatherND(okGroupF, pb.elementGroup);
       const clean = tf.where(tf.isFinite(graw), graw, tf.zerosLike(graw));
       const step = euclideanStep(x, clean, ok, buffer, { lr, momentum, weightDecay });
       const xNew = step.y;
       newBuffer = step.buffer && tf.keep(step.buffer);
       const parts = pb.members.length === 1 ? [xNew] : tf.split(xNew, pb.members.map((m) => m.size));
       parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(pb.members[i]!.shape)));
-      return tf.sum(tf.cast(tf.logicalNot(okVar), 'int32'));
+      return tf.sum(tf.cast(tf.logicalNot(okGroup), 'int32'));
     });
     buffer?.dispose();
     pb.buffer = newBuffer;
@@ -748,7 +824,7 @@ export class FGSGD extends tf.Optimizer {
         tf.tidy(() => variable.assign(tf.mul(variable, tf.tensor(ratio, variable.shape))));
       }
       member.radii = next;
-      touched.add(entry.bucket);
+      if (entry.bucket) touched.add(entry.bucket);
     }
     for (const b of touched) this.setSliceRadii(b);
   }

@@ -279,6 +279,60 @@ t.test('Tile, Sum and Mean match the cpu backend', async (t) => {
   }
 });
 
+t.test('Slice, SplitV and GatherNd match the cpu backend, bit for bit', async (t) => {
+  const r = rng(29);
+  const values = (dtype: 'float32' | 'int32' | 'bool', n: number) =>
+    dtype === 'float32' ? randn(r, n) : dtype === 'int32' ? Int32Array.from({ length: n }, () => randInt(r, -9, 9)) : Uint8Array.from({ length: n }, () => randInt(r, 0, 1));
+  const exact = async (label: string, name: string, inputs: Record<string, Input>, attrs: object) => {
+    const want = await run(t, 'cpu', name, inputs, attrs);
+    const got = await run(t, 'wasm', name, inputs, attrs);
+    t.same([got.shape, got.dtype], [want.shape, want.dtype], `${label}: shape and dtype`);
+    t.ok(Buffer.from(got.values.buffer, got.values.byteOffset, got.values.byteLength).equals(Buffer.from(want.values.buffer, want.values.byteOffset, want.values.byteLength)), `${label}: identical values`);
+  };
+  // Contiguous runs (whole inner axes), strided ones, a single element, an empty slice, rank 5.
+  const slices: [number[], number[], number[], 'float32' | 'int32' | 'bool'][] = [
+    [[50], [7], [30], 'float32'], [[6, 5], [2, 0], [3, 5], 'float32'], [[6, 5], [1, 2], [4, 2], 'int32'],
+    [[4, 3, 5], [1, 0, 1], [2, 3, 3], 'bool'], [[3, 4, 2, 5], [1, 1, 0, 2], [2, 2, 2, 3], 'float32'],
+    [[2, 3, 2, 3, 2], [1, 0, 1, 1, 0], [1, 3, 1, 2, 2], 'float32'], [[4, 4], [3, 3], [1, 1], 'float32'],
+    [[4, 4], [2, 0], [0, 4], 'float32'], [[5, 6], [1, 2], [-1, -1], 'int32'],
+  ];
+  for (const [shape, begin, sz, dtype] of slices) {
+    await exact(`Slice [${shape}] from [${begin}] size [${sz}] ${dtype}`, 'Slice', { x: { values: values(dtype, size(shape)), shape, dtype } }, { begin, size: sz });
+  }
+  for (const [shape, sizes, axis] of [[[50186], [32, 64, 10, 288, 18432, 31360], 0], [[4, 6, 3], [1, 2, 3], 1], [[5, 2], 5, 0]] as [number[], number[] | number, number][]) {
+    const v = values('float32', size(shape));
+    const parts = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      const before = [tf.memory().numTensors, tf.backend().numDataIds()];
+      const x = tf.tensor(v, shape);
+      const split = tf.split(x, sizes, axis);
+      const out = split.map((p) => ({ shape: p.shape, values: Array.from(p.dataSync()) }));
+      tf.dispose([x, ...split]);
+      t.same([tf.memory().numTensors, tf.backend().numDataIds()], before, `SplitV on ${backend}: no tensor or buffer left behind`);
+      return out;
+    };
+    t.same(await parts('wasm'), await parts('cpu'), `SplitV [${shape}] into ${JSON.stringify(sizes)} along ${axis}: identical parts`);
+  }
+  // One element per index row (FG-SGD's permutations), rows of slices, two-level indices, int32 and bool.
+  const gathers: [number[], number[], 'float32' | 'int32' | 'bool'][] = [
+    [[1000], [1000, 1], 'float32'], [[7, 5], [9, 1], 'float32'], [[4, 3, 2], [6, 2], 'int32'], [[4, 3, 2], [2, 3, 3], 'float32'], [[6], [4, 1], 'bool'],
+  ];
+  for (const [shape, ishape, dtype] of gathers) {
+    const k = ishape[ishape.length - 1]!;
+    const idx = Int32Array.from({ length: size(ishape) }, (_, i) => randInt(r, 0, shape[i % k]! - 1));
+    await exact(`GatherNd [${shape}] by [${ishape}] ${dtype}`, 'GatherNd', { params: { values: values(dtype, size(shape)), shape, dtype }, indices: { values: idx, shape: ishape, dtype: 'int32' } }, {});
+  }
+  await tf.setBackend('wasm');
+  tf.tidy(() => {
+    // Rank 0 (the cpu backend returns an empty array here): the scalar itself.
+    const s0 = tf.engine().runKernel('Slice', { x: tf.scalar(1.5) }, { begin: [], size: [] }) as tf.Tensor;
+    t.same([s0.shape, Array.from(s0.dataSync())], [[], [1.5]], 'Slice of a scalar is the scalar');
+    const params = tf.zeros([3, 4]);
+    t.throws(() => tf.gatherND(params, tf.tensor2d([[0, 1], [3, 0]], [2, 2], 'int32')), /indices row 1 is \[3,0\], outside params of shape \[3,4\]/, 'an index past the end names its row and the shape');
+    t.throws(() => tf.gatherND(params, tf.tensor2d([[-1]], [1, 1], 'int32')), /indices row 0 is \[-1\]/, 'a negative index too');
+  });
+});
+
 t.test('per-channel Multiply, Add, Sub, RealDiv, BatchMatMul, FusedBatchNorm, Identity and Cast match the cpu backend', async (t) => {
   const r = rng(29);
   const f32 = (shape: number[]): Input => ({ values: randn(r, size(shape)), shape });
