@@ -5,8 +5,9 @@
  * `MaxPoolGrad` are naive loops, its transposed `BatchMatMul` a scalar loop; and a ResNet step spends most of its remaining time in kernels that
  * are slow on batch-norm shapes (`Tile`, `Sum`, `Mean`, per-channel broadcasts, `FusedBatchNorm`)
  * or that copy where they could share (`Identity`, same-dtype `Cast`); FG-SGD's layout (its
- * permutations and splits) leans on `GatherNd`, `Slice` and `SplitV`, whose package kernels are slow
- * loops or copy their whole input out of the heap. The kernels listed here add
+ * permutations, splits, and the Stiefel retraction's columns) leans on `GatherNd`, `Slice`, `SplitV`,
+ * `Unpack` and `Concat`, whose package kernels are slow loops, copy their whole input out of the heap
+ * per slice, or copy a few elements per `set`. The kernels listed here add
  * or replace them, built on the package's fast XNNPACK-backed kernels or as block copies on the
  * wasm heap (see each file in `kernels/`; `kernels/kernel_utils.ts` states the tensor-ownership
  * rule they follow). A replacement hands the cases it does not speed up back to the package's
@@ -27,6 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import { addConfig } from './kernels/Add.js';
 import { batchMatMulConfig } from './kernels/BatchMatMul.js';
 import { castConfig } from './kernels/Cast.js';
+import { concatConfig } from './kernels/Concat.js';
 import { conv2DConfig } from './kernels/Conv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
@@ -46,11 +48,13 @@ import { subConfig } from './kernels/Sub.js';
 import { sumConfig } from './kernels/Sum.js';
 import { sumGradConfig } from './kernels/Sum_grad.js';
 import { tileConfig } from './kernels/Tile.js';
+import { unpackConfig } from './kernels/Unpack.js';
 
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   addConfig,
   batchMatMulConfig,
   castConfig,
+  concatConfig,
   conv2DConfig,
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
@@ -67,6 +71,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   subConfig,
   sumConfig,
   tileConfig,
+  unpackConfig,
 ];
 
 export const WASM_TRAINING_GRADIENTS: readonly tf.GradConfig[] = [meanGradConfig, sumGradConfig];

@@ -14,7 +14,8 @@
  *    Euclidean groups take r = g(t);
  * 4. Y = retr(X, −r·d) (or expmap), and m ← transp(X, Y, d).
  * A group whose direction has a non-finite norm (a NaN/Inf gradient entry, flagged by `flag`) is
- * not moved and keeps its buffer; so is a component whose `present` flag is 0.
+ * not moved and keeps its buffer; so is a component whose `present` flag is 0. Euclidean groups
+ * take the plain step (`euclideanStep`, the same arithmetic) and are skipped on `flag` alone.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MatrixManifold } from '../manifolds/index.js';
@@ -73,8 +74,18 @@ export interface StepOutput {
 export function riemannianStep(layout: GroupLayout, input: StepInput, h: Hyperparameters): StepOutput {
   const M = layout.manifold;
   const { x, flag, buffer } = input;
-  let g = input.g;
-  if (layout.euclidean && h.weightDecay > 0) g = tf.add(g, tf.mul(x, h.weightDecay));
+  const count = x.shape[0]!;
+  if (layout.euclidean) {
+    // The plain step, elementwise (`euclideanStep`): the same arithmetic as retr(X, −g(t)·d) on
+    // ℝ^{r×c} (x − g(t)·d is x + (−g(t))·d bit for bit), without a norm. A group is skipped when its
+    // raw gradient has a non-finite entry, as in the optimizer's plain bucket.
+    const okGroup = tf.isFinite(segmentSum(flag, layout));
+    let ok = tf.gatherND(tf.cast(okGroup, 'float32'), layout.segmentIndex).reshape([count, 1, 1]);
+    if (input.present) ok = tf.mul(ok, input.present);
+    const step = euclideanStep(x, input.g, ok, buffer, h);
+    return { ...step, skipped: tf.sum(tf.cast(tf.logicalNot(okGroup), 'int32')) };
+  }
+  const g = input.g;
   const rgrad = M.egrad2rgrad(x, g);
   const d = h.momentum > 0 && buffer ? tf.add(tf.mul(buffer, h.momentum), rgrad) : rgrad;
   // Squared product-metric norm of each group's direction, NaN for a bad group. (A sorted-segment
@@ -82,22 +93,23 @@ export function riemannianStep(layout: GroupLayout, input: StepInput, h: Hyperpa
   const sq = layout.invRadiusSq ? tf.mul(M.inner(x, d, d), layout.invRadiusSq) : M.inner(x, d, d);
   const gsq = segmentSum(tf.add(sq, flag), layout);
   const okGroup = tf.isFinite(gsq);
-  let rateGroup: tf.Tensor;
-  if (h.adaptive && !layout.euclidean) {
+  // The adaptive rate per group; the fixed one is g(t) everywhere.
+  let rateGroup: tf.Tensor | undefined;
+  if (h.adaptive) {
     const gn = tf.sqrt(gsq);
     const a = tf.square(tf.add(tf.mul(layout.rho!, 2), gn));
     const c = tf.add(1, tf.mul(layout.curv!, tf.add(layout.rho!, gn)));
     rateGroup = tf.div(h.lr, tf.maximum(1, tf.mul(gsq, tf.maximum(a, c))));
-  } else {
-    rateGroup = tf.fill([layout.numGroups], h.lr);
   }
-  const count = x.shape[0]!;
   let ok = tf.gatherND(tf.cast(okGroup, 'float32'), layout.segmentIndex).reshape([count, 1, 1]);
   if (input.present) ok = tf.mul(ok, input.present);
   const notOk = tf.sub(1, ok);
-  // −r per component, 0 for a bad group or an absent member. The selections below are exact
-  // for ok ∈ {0, 1}, since every operand is finite.
-  const negRate = tf.mul(tf.gatherND(tf.where(okGroup, tf.neg(rateGroup), tf.zerosLike(rateGroup)), layout.segmentIndex).reshape([count, 1, 1]), ok);
+  // −r per component, ±0 for a bad group or an absent member. The selections below are exact
+  // for ok ∈ {0, 1}, since every operand is finite (a bad group's adaptive rate is NaN, so it is
+  // replaced by 0 before the product).
+  const negRate = rateGroup
+    ? tf.mul(tf.gatherND(tf.where(okGroup, tf.neg(rateGroup), tf.zerosLike(rateGroup)), layout.segmentIndex).reshape([count, 1, 1]), ok)
+    : tf.mul(ok, -h.lr);
   const v = tf.mul(d, negRate);
   const moved = h.exp && M.expmap ? M.expmap(x, v) : M.retr(x, v);
   const y = tf.add(tf.mul(moved, ok), tf.mul(x, notOk));

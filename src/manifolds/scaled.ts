@@ -66,7 +66,9 @@ export function scaled(base: MatrixManifold, radius: number | tf.Tensor): Scaled
     egrad2rgrad: (x, g) => tf.tidy(() => base.egrad2rgrad(down(x), g)),
     retr: (x, u) => tf.tidy(() => up(base.retr(down(x), down(u)))),
     transp: (x, y, v) => tf.tidy(() => base.transp(down(x), down(y), v)),
-    inner: (x, u, v) => tf.tidy(() => base.inner(down(x), u, v)),
+    // Every base carries the Frobenius metric (types.ts), which does not depend on the point, so
+    // x is passed as it is rather than divided by ℜ for nothing.
+    inner: (x, u, v) => base.inner(x, u, v),
     random: (shape, seed) => tf.tidy(() => up(base.random(shape, seed))),
     pointResidual: (x) => tf.tidy(() => base.pointResidual(down(x))),
     tangentResidual: (x, u) => tf.tidy(() => base.tangentResidual(down(x), u)),

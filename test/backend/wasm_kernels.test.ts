@@ -279,7 +279,7 @@ t.test('Tile, Sum and Mean match the cpu backend', async (t) => {
   }
 });
 
-t.test('Slice, SplitV and GatherNd match the cpu backend, bit for bit', async (t) => {
+t.test('Slice, SplitV, Unpack, Concat and GatherNd match the cpu backend, bit for bit', async (t) => {
   const r = rng(29);
   const values = (dtype: 'float32' | 'int32' | 'bool', n: number) =>
     dtype === 'float32' ? randn(r, n) : dtype === 'int32' ? Int32Array.from({ length: n }, () => randInt(r, -9, 9)) : Uint8Array.from({ length: n }, () => randInt(r, 0, 1));
@@ -312,6 +312,30 @@ t.test('Slice, SplitV and GatherNd match the cpu backend, bit for bit', async (t
       return out;
     };
     t.same(await parts('wasm'), await parts('cpu'), `SplitV [${shape}] into ${JSON.stringify(sizes)} along ${axis}: identical parts`);
+  }
+  // Unpack and Concat on every axis, with short blocks (a batch of small matrices) and long ones.
+  const lists = async (backend: 'cpu' | 'wasm', f: () => tf.Tensor[]) => {
+    await tf.setBackend(backend);
+    const before = [tf.memory().numTensors, tf.backend().numDataIds()];
+    const outs = f();
+    const res = outs.map((o) => ({ shape: o.shape, dtype: o.dtype, values: Array.from(o.dataSync()) }));
+    tf.dispose(outs);
+    t.same([tf.memory().numTensors, tf.backend().numDataIds()], before, `${backend}: no tensor or buffer left behind`);
+    return res;
+  };
+  for (const [shape, dtype] of [[[520, 3, 3], 'float32'], [[4, 5, 40], 'int32'], [[3, 2, 4, 2], 'bool']] as [number[], 'float32' | 'int32' | 'bool'][]) {
+    const v = values(dtype, size(shape));
+    for (let axis = -1; axis < shape.length; axis++) {
+      const unstack = () => tf.tidy(() => tf.unstack(tf.tensor(v, shape, dtype), axis));
+      t.same(await lists('wasm', unstack), await lists('cpu', unstack), `Unpack [${shape}] ${dtype} along ${axis}: identical parts`);
+      const other = [...shape];
+      other[axis < 0 ? shape.length + axis : axis] = 2;
+      const w = values(dtype, size(other));
+      const empty = [...shape];
+      empty[axis < 0 ? shape.length + axis : axis] = 0;
+      const join = () => tf.tidy(() => [tf.concat([tf.tensor(v, shape, dtype), tf.tensor([], empty, dtype), tf.tensor(w, other, dtype), tf.tensor(v, shape, dtype)], axis)]);
+      t.same(await lists('wasm', join), await lists('cpu', join), `Concat [${shape}], [${empty}], [${other}], [${shape}] ${dtype} along ${axis}: identical`);
+    }
   }
   // One element per index row (FG-SGD's permutations), rows of slices, two-level indices, int32 and bool.
   const gathers: [number[], number[], 'float32' | 'int32' | 'bool'][] = [

@@ -4,13 +4,16 @@
  * The package's kernel first copies the whole input out of the heap (`readSync`) for every slice,
  * however small; FG-SGD slices each bucket by manifold type and splits its flat vectors by
  * variable (`SplitV`, below) every step. Here the input is read in place: the output is the
- * input's runs along the innermost axes the slice keeps whole, copied one `set` each. Values are
+ * input's runs along the innermost axes the slice keeps whole, copied one `set` each (or element
+ * by element when short: the columns of a batch of small matrices, say). Values are
  * only moved, so the results are the package's bit for bit. Strings go to the package's kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import { runPackageKernel, type KernelArgs, type TensorInfo } from './kernel_utils.js';
 
 type Heap = Float32Array | Int32Array | Uint8Array;
+/** Runs shorter than this are copied element by element (a `set` of a `subarray` costs more). */
+export const SHORT_RUN = 32;
 export interface SliceAttrs {
   begin: number | number[];
   size: number | number[];
@@ -46,7 +49,8 @@ export function slice({ inputs, backend, attrs }: KernelArgs<'x', SliceAttrs>): 
   const idx = new Array<number>(k).fill(0);
   let from = base;
   for (let o = 0; o < total; o += run) {
-    ov.set(xv.subarray(from, from + run), o);
+    if (run < SHORT_RUN) for (let e = 0; e < run; e++) ov[o + e] = xv[from + e]!;
+    else ov.set(xv.subarray(from, from + run), o);
     let a = k - 1;
     while (a >= 0) {
       from += stride[a]!;
