@@ -186,7 +186,6 @@ interface Bucket {
 interface PlainBucket {
   members: { weightName: string; variableName: string; shape: number[]; offset: number; size: number }[];
   size: number;
-  numGroups: number;
   /** The member owning each group (JS), for the presence flags. */
   groupMember: Int32Array;
   /** The elements in group order, as `[size, 1]` gatherND indices; absent when the flat layout is in group order already (one group per variable). */
@@ -477,7 +476,6 @@ export class FGSGD extends tf.Optimizer {
     return {
       members,
       size: offset,
-      numGroups,
       groupMember: Int32Array.from(groupMember),
       sortIndex,
       segmentIds: int1d(seg),
