@@ -15,6 +15,7 @@ import { BACKEND_NAMES, initBackend, type BackendName } from '../src/backend/ind
 import { buildGrouping, STRATEGIES, type Strategy } from '../src/fgsgd/grouping.js';
 import { FGSGD } from '../src/fgsgd/optimizer.js';
 import { buildModel, MODELS } from '../src/models/index.js';
+import { lossAndGrads } from '../src/train/step.js';
 
 process.env.FGSGD_LOG_LEVEL ??= 'warn';
 
@@ -51,15 +52,12 @@ const batch = Number(args.batch);
 const model = buildModel(entry.name, { seed: 0 });
 const x = tf.randomNormal([batch, ...entry.defaultInput], 0, 1, 'float32', 1);
 const labels = tf.randomUniform([batch], 0, 10, 'int32', 2);
-const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-const { value, grads } = tf.variableGrads(() => {
-  const logits = model.apply(x, { training: true }) as tf.Tensor;
-  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), logits) as tf.Scalar;
-}, vars);
+const { value, grads } = lossAndGrads(model, x, labels);
 value.dispose();
 const grouping = buildGrouping(model, { strategy: args.grouping as Strategy, manifolds: args.manifolds, seed: 0 });
 const optimizer = new FGSGD(grouping, { lr: 0.01, momentum: 0.9, stabilizeEvery: 0 });
-const sync = () => void (vars[0]!.dataSync());
+const first = model.trainableWeights[0]!.read();
+const sync = () => void first.dataSync();
 for (let i = 0; i < 3; i++) optimizer.applyGradients(grads);
 sync();
 let wall = Infinity;

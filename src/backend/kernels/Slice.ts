@@ -3,7 +3,7 @@
  *
  * The package's kernel first copies the whole input out of the heap (`readSync`) for every slice,
  * however small; FG-SGD slices each bucket by manifold type and splits its flat vectors by
- * variable (`SplitV`, below) every step. Here the input is read in place: the output is the
+ * variable (`SplitV.ts`) every step. Here the input is read in place: the output is the
  * input's runs along the innermost axes the slice keeps whole, copied one `set` each (or element
  * by element when short: the columns of a batch of small matrices, say). Values are
  * only moved, so the results are the package's bit for bit. Strings go to the package's kernel.
