@@ -24,6 +24,7 @@
  * stderr saying why.
  */
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { packageVersion } from './package_root.js';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -83,8 +84,9 @@ options:
                             manifolds, lr (the schedule's peak; the schedule is kept), momentum,
                             weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
-  --workers N               data-parallel model replicas over worker threads (default 1: none);
-                            needs a zoo model and wasm or onednn; each N is deterministic
+  --workers N|auto          data-parallel model replicas over worker threads (default 1: none;
+                            auto: one per core); needs a zoo model and wasm or onednn; each N is
+                            deterministic
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
@@ -187,6 +189,13 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
   return n;
+}
+
+/** `--workers N|auto`: 'auto' is one replica per core, resolved here so that the run records (and --resume keeps) the number used. */
+function workerCount(v: string | undefined): number | undefined {
+  if (v === 'auto') return os.availableParallelism();
+  if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 1)) throw new UsageError(`--workers must be a positive integer or 'auto', got '${v}'`);
+  return positiveInt('workers', v);
 }
 
 function int(name: string, v: string | undefined): number | undefined {
@@ -295,7 +304,8 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
-    workers: positiveInt('workers', v.workers),
+    // 'auto' is resolved here, so that the run records (and --resume keeps) the number it used.
+    workers: workerCount(v.workers),
     out: v.out,
     resume: v.resume,
     checkpointEvery: v['checkpoint-every'] === undefined ? undefined : usage(() => (parseCheckpointEvery(v['checkpoint-every']!), v['checkpoint-every']!)),

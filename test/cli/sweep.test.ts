@@ -4,6 +4,7 @@
  * runs, unknown grids; and the validation of the train options that grids use.
  */
 import t from 'tap';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -161,6 +162,9 @@ t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --mom
   const { options } = parseTrainArgs(['train', 'default', '--model', 'resnet20', '--schedule', 'step', '--weight-decay', '5e-4', '--bound', '0.25', '--lr', '0.2', '--momentum', '0.8']);
   t.match(options, { pipeline: 'default', model: 'resnet20', schedule: 'step', weightDecay: 5e-4, bound: 0.25, lr: 0.2, momentum: 0.8 });
   t.match(parseTrainArgs(['train', 'default', '--weight-decay', '0']).options, { weightDecay: 0 });
+  t.equal(parseTrainArgs(['train', 'default', '--workers', '3']).options.workers, 3);
+  t.equal(parseTrainArgs(['train', 'default', '--workers', 'auto']).options.workers, os.availableParallelism(), '--workers auto: one replica per core, as a number');
+  t.equal(parseTrainArgs(['train', 'default']).options.workers, undefined, 'no --workers: the run default (1)');
   t.match(
     parseTrainArgs(['train', 'default', '--radius', 'data:3', '--radius-layer', 'conv1=1.41,conv2=init', '--radius-layer', 'fc=bound:2', '--step-rule', 'adaptive', '--group-size', '4', '--lambda-floor', '1e-3', '--lambda-every', '5']).options,
     { radius: 'data:3', radiusLayers: { conv1: '1.41', conv2: 'init', fc: 'bound:2' }, stepRule: 'adaptive', groupSize: 4, lambdaFloor: 1e-3, lambdaEvery: 5 },
@@ -183,6 +187,7 @@ t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --mom
     [['--radius-layer', 'conv1=0'], /--radius-layer conv1: unknown radius policy '0'/],
     [['--step-rule', 'newton'], /--step-rule must be one of adaptive, adaptive-stored, fixed, got 'newton'/],
     [['--group-size', '0'], /--group-size must be a positive integer/],
+    [['--workers', 'all'], /--workers must be a positive integer or 'auto', got 'all'/],
     [['--lambda-floor', '0'], /--lambda-floor must be a positive number/],
     [['--lambda-every', '1.5'], /--lambda-every must be a positive integer/],
   ] as const) {
