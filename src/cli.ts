@@ -193,9 +193,11 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
 
 /** `--workers N|auto`: 'auto' is one replica per core, resolved here so that the run records (and --resume keeps) the number used. */
 function workerCount(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
   if (v === 'auto') return os.availableParallelism();
-  if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 1)) throw new UsageError(`--workers must be a positive integer or 'auto', got '${v}'`);
-  return positiveInt('workers', v);
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--workers must be a positive integer or 'auto', got '${v}'`);
+  return n;
 }
 
 function int(name: string, v: string | undefined): number | undefined {

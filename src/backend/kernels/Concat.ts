@@ -14,7 +14,7 @@ import { SHORT_RUN } from './Slice.js';
 type Heap = Float32Array | Int32Array | Uint8Array;
 
 export function concat({ inputs, backend, attrs }: { inputs: TensorInfo[]; backend: WasmBackend; attrs: { axis: number | number[] } }): TensorInfo {
-  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const size = tf.util.sizeFromShape;
   const nonEmpty = inputs.filter((t) => size(t.shape) > 0);
   const axis = tf.util.parseAxisParam(attrs.axis, inputs[0]!.shape)[0]!;
   const inner = nonEmpty.map((t) => size(t.shape.slice(axis)));

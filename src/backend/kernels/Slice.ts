@@ -25,7 +25,7 @@ export function slice({ inputs, backend, attrs }: KernelArgs<'x', SliceAttrs>): 
   const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, attrs.begin, attrs.size);
   tf.slice_util.assertParamsValid(x as tf.TensorInfo as tf.Tensor, begin, size);
   const out = backend.makeOutput(size, x.dtype);
-  const total = size.reduce((a, b) => a * b, 1);
+  const total = tf.util.sizeFromShape(size);
   if (total === 0) return out;
   const xv = backend.typedArrayFromHeap(x) as Heap;
   const ov = backend.typedArrayFromHeap(out) as Heap;
