@@ -33,6 +33,8 @@
  * whatever the number of kernels. The weights that take the plain Euclidean step (the non-kernel
  * weights, and the kernels whose every group is Euclidean) are updated together in their own layout
  * (`PlainBucket`): an elementwise step needs no permutation.
+ * On the wasm and onednn backends each bucket, and the plain bucket, is one fused kernel call
+ * (`fusedKinds`; src/backend/kernels/FgsgdStep.ts) with the same numbers, bit for bit.
  *
  * Renormalization (implementation (b)): the model's variables hold the scaled weights ℜ·X; ℜ of
  * every component comes from `radiiFor` (γ and the radius policy: the initializer's norm, λ, or a
@@ -46,7 +48,8 @@
  * intermediates are freed inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type StiefelRetraction } from '../manifolds/index.js';
+import type { BucketStepAttrs, FusedKind, PlainStepAttrs } from '../backend/kernels/FgsgdStep.js';
+import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type ScaledManifold, type StiefelRetraction } from '../manifolds/index.js';
 import { planKernel, type Grouping, type KernelGrouping, type KernelPlan } from './grouping.js';
 import { checkRadiusOptions, DEFAULT_LAMBDA_FLOOR, DEFAULT_RADIUS, radiiFor, type RadiusOptions } from './radius.js';
 import { scheduleAt, toSchedule, type ScheduleConfig } from './schedules.js';
@@ -239,6 +242,9 @@ const gatherOf = (seg: ArrayLike<number>) => {
   const { shape, data } = groupGatherOf(seg);
   return tf.keep(tf.tensor2d(data, shape, 'int32'));
 };
+
+/** The base manifolds the fused bucket kernel computes, by name (a Stiefel manifold's is 'stiefel' with the QR retraction only). */
+const FUSED_BASES: Record<string, FusedKind> = { sphere: 'sphere', oblique: 'oblique', stiefel: 'stiefel' };
 
 export class FGSGD extends tf.Optimizer {
   static get className(): string {
@@ -675,9 +681,32 @@ export class FGSGD extends tf.Optimizer {
     const variables = b.members.map((m) => this.variableOf(m.spec.variableName));
     const newBuffers: (tf.Tensor | undefined)[] = [];
     const presence = complete ? undefined : this.presence(b, present);
+    const kinds = this.fusedKinds(b, hyper);
     const count = tf.tidy(() => {
-      const X = this.toComponents(b, this.flatOf(b.members, variables));
-      const Graw = this.toComponents(b, this.flatOf(b.members, b.members.map((m) => grads.get(m.spec.variableName))));
+      const xFlat = this.flatOf(b.members, variables);
+      const gFlat = this.flatOf(b.members, b.members.map((m) => grads.get(m.spec.variableName)));
+      if (kinds) {
+        // The same step as one fused kernel (src/backend/kernels/FgsgdStep.ts), bit for bit.
+        const inputs: tf.NamedTensorMap = { x: xFlat, g: gFlat, index: b.flatIndex };
+        b.slices.forEach((s, i) => {
+          const named: Record<string, tf.Tensor | undefined> = {
+            buffer: s.buffer, present: presence?.[i], radius: s.radius, seg: s.segmentIds,
+            invRadiusSq: s.invRadiusSq, ...(hyper.adaptive && { rho: s.rho, curv: s.curv }),
+          };
+          for (const [k, t] of Object.entries(named)) if (t) inputs[`${k}${i}`] = t;
+        });
+        const attrs: BucketStepAttrs = {
+          rows: b.rows, cols: b.cols, lr, momentum, weightDecay, adaptive: hyper.adaptive,
+          slices: b.slices.map((s, i) => ({ kind: kinds[i]!, start: s.start, count: s.count, numGroups: s.numGroups })),
+        };
+        const [yFlat, skipped, ...buffers] = tf.engine().runKernel('FgsgdBucketStep', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        buffers.forEach((t) => newBuffers.push(tf.keep(t)));
+        const parts = b.members.length === 1 ? [yFlat!] : tf.split(yFlat!, b.members.map((m) => m.size));
+        parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(b.members[i]!.spec.shape)));
+        return skipped!;
+      }
+      const X = this.toComponents(b, xFlat);
+      const Graw = this.toComponents(b, gFlat);
       const G = tf.where(tf.isFinite(Graw), Graw, tf.zerosLike(Graw));
       const flag = tf.sum(tf.mul(Graw, 0), [1, 2]);
       const ys: tf.Tensor[] = [];
@@ -710,6 +739,30 @@ export class FGSGD extends tf.Optimizer {
   }
 
   /**
+   * Each slice's kind for the fused bucket kernel `FgsgdBucketStep` (wasm and onednn:
+   * src/backend/kernels/FgsgdStep.ts), or undefined where the bucket takes the tensor ops. The
+   * kernel gives their numbers bit for bit, for ℜ-scaled sphere, oblique and QR-retraction Stiefel
+   * slices and Euclidean ones, with the retraction (not the exponential map). A Stiefel slice of
+   * one component keeps the tensor ops: there the package sends its unbatched matrix products to
+   * XNNPACK, whose sums go in another order.
+   */
+  private fusedKinds(b: Bucket, h: Hyperparameters): FusedKind[] | undefined {
+    if (h.exp || !tf.getKernel('FgsgdBucketStep', tf.getBackend())) return undefined;
+    const kinds: FusedKind[] = [];
+    for (const s of b.slices) {
+      if (s.euclidean) {
+        kinds.push('euclidean');
+        continue;
+      }
+      const M = s.manifold as Partial<ScaledManifold>;
+      const kind = M.base && FUSED_BASES[M.base.name];
+      if (!kind || !s.radius || M.radius !== s.radius || (kind === 'stiefel' && s.count < 2)) return undefined;
+      kinds.push(kind);
+    }
+    return kinds;
+  }
+
+  /**
    * Plain Euclidean step (weight decay, momentum) of the plain bucket at once. A group is not
    * updated when its raw gradient has a non-finite entry (Σ G·0 over the group is NaN), nor when
    * its variable has no gradient. Selections by exact 0/1 products, as in `updateBucket`.
@@ -724,17 +777,35 @@ export class FGSGD extends tf.Optimizer {
     const count = tf.tidy(() => {
       const x = this.flatOf(pb.members, variables);
       const graw = this.flatOf(pb.members, pb.members.map((m) => grads.get(m.variableName)));
+      const write = (xNew: tf.Tensor) => {
+        const parts = pb.members.length === 1 ? [xNew] : tf.split(xNew, pb.members.map((m) => m.size));
+        parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(pb.members[i]!.shape)));
+      };
+      const groupMask = present.every(Boolean) ? undefined : tf.tensor1d(Float32Array.from(pb.groupMember, (i) => (present[i] ? 1 : 0)));
+      if (tf.getKernel('FgsgdPlainStep', tf.getBackend()) && x.dtype === 'float32' && graw.dtype === 'float32') {
+        // The same step as one fused kernel (src/backend/kernels/FgsgdStep.ts), bit for bit.
+        const inputs: tf.NamedTensorMap = { x, g: graw, group: pb.elementGroup };
+        if (groupMask) inputs.groupMask = groupMask;
+        if (buffer) inputs.buffer = buffer;
+        const attrs: PlainStepAttrs = {
+          numGroups: pb.groupMember.length, lr, momentum, weightDecay,
+          useMomentum: momentum > 0 && buffer !== undefined, keepBuffer: momentum > 0,
+        };
+        const [xNew, skipped, nextBuffer] = tf.engine().runKernel('FgsgdPlainStep', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        newBuffer = nextBuffer && tf.keep(nextBuffer);
+        write(xNew!);
+        return skipped!;
+      }
       const flags = tf.mul(graw, 0);
       const okGroup = tf.isFinite(segmentSum(pb.sortIndex ? tf.gatherND(flags, pb.sortIndex) : flags, pb));
       let okGroupF = tf.cast(okGroup, 'float32');
-      if (!present.every(Boolean)) okGroupF = tf.mul(okGroupF, tf.tensor1d(Float32Array.from(pb.groupMember, (i) => (present[i] ? 1 : 0))));
+      if (groupMask) okGroupF = tf.mul(okGroupF, groupMask);
       const ok = tf.gatherND(okGroupF, pb.elementGroup);
       const clean = tf.where(tf.isFinite(graw), graw, tf.zerosLike(graw));
       const step = euclideanStep(x, clean, ok, buffer, { lr, momentum, weightDecay });
       const xNew = step.y;
       newBuffer = step.buffer && tf.keep(step.buffer);
-      const parts = pb.members.length === 1 ? [xNew] : tf.split(xNew, pb.members.map((m) => m.size));
-      parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(pb.members[i]!.shape)));
+      write(xNew);
       return tf.sum(tf.cast(tf.logicalNot(okGroup), 'int32'));
     });
     buffer?.dispose();

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Rebuilds native/fgsgd_step.wasm, FG-SGD's fused update kernels (native/fgsgd_step.c, used by
+// src/backend/kernels/FgsgdStep.ts on the wasm and onednn backends), with clang's wasm32 target
+// and lld. The .wasm is committed, so installing the package needs no compiler; run this
+// (`npm run build:fused`) after changing the C file. Debian/Ubuntu: apt-get install clang lld.
+//
+// `--check` builds to a temporary file and fails unless it equals the committed one byte for byte.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'native', 'fgsgd_step.c');
+const out = join(root, 'native', 'fgsgd_step.wasm');
+const check = process.argv.includes('--check');
+
+function findClang() {
+  for (const cc of [process.env.CC_WASM, 'clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14'].filter(Boolean)) {
+    try {
+      execFileSync(cc, ['--version'], { stdio: 'ignore' });
+      return cc;
+    } catch {
+      // try the next name
+    }
+  }
+  console.error('build:fused: no clang found (tried clang, clang-19 … clang-14, $CC_WASM). Install one with lld: apt-get install clang lld.');
+  process.exit(1);
+}
+
+const cc = findClang();
+const tmp = `${out}.${process.pid}.tmp`;
+// -mbulk-memory lets clang zero a buffer with memory.fill instead of calling a memset there is
+// none of; -ffp-contract=off keeps every product rounded before it is added, as the tensor ops do.
+const args = [
+  '--target=wasm32', '-O2', '-nostdlib', '-mbulk-memory', '-ffp-contract=off', '-Wall', '-Wextra', '-Werror',
+  '-fuse-ld=lld', '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--export=riemann_step', '-Wl,--export=plain_step',
+  '-Wl,--strip-all', src, '-o', tmp,
+];
+try {
+  execFileSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+} catch (e) {
+  rmSync(tmp, { force: true });
+  console.error(`build:fused: ${cc} failed (${String(e.message).split('\n')[0]}). It needs lld as well: apt-get install lld.`);
+  process.exit(1);
+}
+if (check) {
+  const same = readFileSync(tmp).equals(readFileSync(out));
+  rmSync(tmp);
+  if (!same) {
+    console.error(`build:fused --check: ${out} differs from a fresh build of ${src} with ${cc}; run npm run build:fused and commit it.`);
+    process.exit(1);
+  }
+  console.log(`build:fused --check: ${out} is up to date (${cc})`);
+} else {
+  renameSync(tmp, out);
+  console.log(`fused kernels built: ${out} (${cc})`);
+}
