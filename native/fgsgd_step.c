@@ -29,9 +29,30 @@ enum { SPHERE = 0, OBLIQUE = 1, STIEFEL = 2, EUCLIDEAN = 3 };
 static inline float max_f(float a, float b) { return a > b ? a : b; }
 static inline int finite_f(float v) { return __builtin_isfinite(v); }
 
+/*
+ * The slice step works on four components at once, one per lane of a 128-bit vector: every
+ * operation is the scalar one, lane by lane (wasm SIMD's f32x4 add, mul, div and sqrt are IEEE
+ * single precision per lane), so each component's values are the scalar ones bit for bit, and its
+ * sums still add in increasing index. The four components' dependency chains (the sums) overlap,
+ * which is where the time goes.
+ */
+typedef float f4 __attribute__((vector_size(16), aligned(4)));
+typedef int i4 __attribute__((vector_size(16), aligned(4)));
+
+static inline f4 splat(float v) { return (f4){v, v, v, v}; }
+/* a > b ? a : b per lane (max_f). */
+static inline f4 vmax(f4 a, f4 b) {
+  const i4 m = a > b;
+  return (f4)((m & (i4)a) | (~m & (i4)b));
+}
+/* finite_f per lane: x − x is 0 exactly when x is finite. */
+static inline i4 vfinite(f4 a) { return (a - a) == splat(0.0f); }
+static inline f4 vselect(i4 m, f4 a, f4 b) { return (f4)((m & (i4)a) | (~m & (i4)b)); }
+static inline f4 vsqrt(f4 a) { return __builtin_wasm_sqrt_f32x4(a); }
+
 /* Σ_e a[e]·b[e] over n elements, from 0 (tf.sum(tf.mul(a, b), [-2, -1])). */
-static float dot(const float *a, const float *b, i32 n) {
-  float s = 0.0f;
+static f4 dot(const f4 *a, const f4 *b, i32 n) {
+  f4 s = splat(0.0f);
   for (i32 e = 0; e < n; e++) s = s + a[e] * b[e];
   return s;
 }
@@ -40,37 +61,39 @@ static float dot(const float *a, const float *b, i32 n) {
  * proju of the base manifold at the unit point p (rows×cols), applied to u, into out.
  * - sphere: u − (Σ p·u)·p
  * - oblique: u − (Σ_i p·u per column)·p
- * - Stiefel: u − p·sym(pᵀu), with A = pᵀu and S = (A + Aᵀ)·0.5 in `work` (2·cols² floats).
+ * - Stiefel: u − p·sym(pᵀu), with A = pᵀu and S = (A + Aᵀ)·0.5 in `work` (2·cols² vectors); a
+ *   matrix product's sum is + 0 at the end, as the package's (see the top of this file).
  */
-static void proju(i32 kind, const float *p, const float *u, float *out, i32 rows, i32 cols, float *work) {
+static void proju(i32 kind, const f4 *p, const f4 *u, f4 *out, i32 rows, i32 cols, f4 *work) {
   const i32 m = rows * cols;
+  const f4 zero = splat(0.0f);
   if (kind == SPHERE) {
-    const float s = dot(p, u, m);
+    const f4 s = dot(p, u, m);
     for (i32 e = 0; e < m; e++) out[e] = u[e] - s * p[e];
   } else if (kind == OBLIQUE) {
     for (i32 j = 0; j < cols; j++) {
-      float s = 0.0f;
+      f4 s = zero;
       for (i32 i = 0; i < rows; i++) s = s + p[i * cols + j] * u[i * cols + j];
       for (i32 i = 0; i < rows; i++) out[i * cols + j] = u[i * cols + j] - s * p[i * cols + j];
     }
   } else {
-    float *A = work;
-    float *S = work + cols * cols;
+    f4 *A = work;
+    f4 *S = work + cols * cols;
     for (i32 a = 0; a < cols; a++) {
       for (i32 b = 0; b < cols; b++) {
-        float s = 0.0f;
+        f4 s = zero;
         for (i32 i = 0; i < rows; i++) s = s + p[i * cols + a] * u[i * cols + b];
-        A[a * cols + b] = s + 0.0f;
+        A[a * cols + b] = s + zero;
       }
     }
     for (i32 a = 0; a < cols; a++) {
-      for (i32 b = 0; b < cols; b++) S[a * cols + b] = (A[a * cols + b] + A[b * cols + a]) * 0.5f;
+      for (i32 b = 0; b < cols; b++) S[a * cols + b] = (A[a * cols + b] + A[b * cols + a]) * splat(0.5f);
     }
     for (i32 i = 0; i < rows; i++) {
       for (i32 b = 0; b < cols; b++) {
-        float s = 0.0f;
+        f4 s = zero;
         for (i32 a = 0; a < cols; a++) s = s + p[i * cols + a] * S[a * cols + b];
-        out[i * cols + b] = u[i * cols + b] - (s + 0.0f);
+        out[i * cols + b] = u[i * cols + b] - (s + zero);
       }
     }
   }
@@ -84,41 +107,43 @@ static void proju(i32 kind, const float *p, const float *u, float *out, i32 rows
  *   v ← v − (v·Qᵀ)·Q each, as matrix products; `work` holds Qᵀ (cols·rows), v (rows), t (cols)
  *   and p (rows).
  */
-static void normalise(i32 kind, float *w, i32 rows, i32 cols, float *work) {
+static void normalise(i32 kind, f4 *w, i32 rows, i32 cols, f4 *work) {
   const i32 m = rows * cols;
+  const f4 zero = splat(0.0f);
+  const f4 tiny = splat(TINY);
   if (kind == SPHERE) {
-    const float n = max_f(__builtin_sqrtf(dot(w, w, m)), TINY);
+    const f4 n = vmax(vsqrt(dot(w, w, m)), tiny);
     for (i32 e = 0; e < m; e++) w[e] = w[e] / n;
   } else if (kind == OBLIQUE) {
     for (i32 j = 0; j < cols; j++) {
-      float s = 0.0f;
+      f4 s = zero;
       for (i32 i = 0; i < rows; i++) s = s + w[i * cols + j] * w[i * cols + j];
-      const float n = max_f(__builtin_sqrtf(s), TINY);
+      const f4 n = vmax(vsqrt(s), tiny);
       for (i32 i = 0; i < rows; i++) w[i * cols + j] = w[i * cols + j] / n;
     }
   } else {
-    float *qt = work;
-    float *v = qt + cols * rows;
-    float *t = v + rows;
-    float *pr = t + cols;
+    f4 *qt = work;
+    f4 *v = qt + cols * rows;
+    f4 *t = v + rows;
+    f4 *pr = t + cols;
     for (i32 j = 0; j < cols; j++) {
       for (i32 i = 0; i < rows; i++) v[i] = w[i * cols + j];
       if (j > 0) {
         for (i32 pass = 0; pass < 2; pass++) {
           for (i32 a = 0; a < j; a++) {
-            float s = 0.0f;
+            f4 s = zero;
             for (i32 i = 0; i < rows; i++) s = s + v[i] * qt[a * rows + i];
-            t[a] = s + 0.0f;
+            t[a] = s + zero;
           }
           for (i32 i = 0; i < rows; i++) {
-            float s = 0.0f;
+            f4 s = zero;
             for (i32 a = 0; a < j; a++) s = s + t[a] * qt[a * rows + i];
-            pr[i] = s + 0.0f;
+            pr[i] = s + zero;
           }
           for (i32 i = 0; i < rows; i++) v[i] = v[i] - pr[i];
         }
       }
-      const float n = max_f(__builtin_sqrtf(dot(v, v, rows)), TINY);
+      const f4 n = vmax(vsqrt(dot(v, v, rows)), tiny);
       for (i32 i = 0; i < rows; i++) qt[j * rows + i] = v[i] / n;
     }
     for (i32 i = 0; i < rows; i++) {
@@ -126,6 +151,15 @@ static void normalise(i32 kind, float *w, i32 rows, i32 cols, float *work) {
     }
   }
 }
+
+/* Per lane, a value from `a` at the lane's component: a gather of four scalars. (Components are
+ * four scalars c0..c3, not an array: an array would live on a stack in linear memory, which this
+ * module must not have.) */
+#define LANES(a, k) ((f4){(a)[c0 k], (a)[c1 k], (a)[c2 k], (a)[c3 k]})
+#define GATHER(a) ((f4){(a)[index[c0 * m + e]], (a)[index[c1 * m + e]], (a)[index[c2 * m + e]], (a)[index[c3 * m + e]]})
+/* Lane k of a vector kept in memory (a vector in a local with a variable lane index would be
+ * spilled to that stack too). */
+#define LANE(v, k) (((float *)(v))[k])
 
 /*
  * One step of Algorithm 1 on one slice of a bucket: `count` components (rows×cols each, sorted by
@@ -139,7 +173,9 @@ static void normalise(i32 kind, float *w, i32 rows, i32 cols, float *work) {
  * - buf [count, rows, cols] or 0; present [count] or 0; radius ℜ [count]; inv_r2 1/ℜ² [count] or
  *   0; seg [count] group ids; rho, curv [num_groups] (adaptive).
  * Writes new_buf (when `keep_buffer`), adds the number of skipped groups to skipped[0], and uses
- * scratch: count·m + 2·num_groups + 8·m + 2·cols² + cols·rows + 2·rows + cols floats (m = rows·cols).
+ * `scratch` (FUSED_SCRATCH_FLOATS in FgsgdStep.ts gives its size). Components go four at a time,
+ * one per lane; a last, partial block repeats its last component in the spare lanes and writes
+ * nothing for them.
  */
 void riemann_step(i32 kind, i32 count, i32 rows, i32 cols, const float *x_flat, const float *g_flat,
                   const i32 *index, const float *buf, const float *present, const float *radius,
@@ -147,42 +183,55 @@ void riemann_step(i32 kind, i32 count, i32 rows, i32 cols, const float *x_flat, 
                   float lr, float momentum, float weight_decay, i32 use_momentum, i32 adaptive, i32 keep_buffer,
                   float *y_flat, float *new_buf, i32 *skipped, float *scratch) {
   const i32 m = rows * cols;
-  float *D = scratch;
-  float *gsq = D + count * m;
+  const i32 blocks = (count + 3) / 4;
+  float *gsq = scratch;
   float *neg_rate = gsq + num_groups;
-  float *xc = neg_rate + num_groups;
-  float *gc = xc + m;
-  float *xs = gc + m;
-  float *w = xs + m;
-  float *ms = w + m;
-  float *car = ms + m;
-  float *work = car + m;
+  f4 *D = (f4 *)(neg_rate + num_groups); /* d of every block, [blocks][m] */
+  f4 *xc = D + blocks * m;
+  f4 *gc = xc + m;
+  f4 *xs = gc + m;
+  f4 *w = xs + m;
+  f4 *ms = w + m;
+  f4 *car = ms + m;
+  f4 *lane = car + m; /* vectors read or written lane by lane, kept in memory (see LANES) */
+  f4 *work = lane + 4;
+  const f4 zero = splat(0.0f);
+  const f4 mom = splat(momentum);
   const float neg_lr = -lr;
   for (i32 q = 0; q < num_groups; q++) gsq[q] = 0.0f;
   /* Pass 1: each group's squared norm of d = μ·m + rgrad (+ the flags); d kept in D. */
-  for (i32 c = 0; c < count; c++) {
-    const i32 *ic = index + c * m;
-    float flag = 0.0f;
+  for (i32 blk = 0; blk < blocks; blk++) {
+    const i32 last = count - 1;
+    const i32 c0 = blk * 4, c1 = c0 + 1 < count ? c0 + 1 : last, c2 = c0 + 2 < count ? c0 + 2 : last, c3 = c0 + 3 < count ? c0 + 3 : last;
+    const i32 valid = count - c0 < 4 ? count - c0 : 4;
+    f4 flag = zero;
     for (i32 e = 0; e < m; e++) {
-      const float raw = g_flat[ic[e]];
-      flag = flag + raw * 0.0f;
-      gc[e] = finite_f(raw) ? raw : 0.0f;
+      const f4 raw = GATHER(g_flat);
+      flag = flag + raw * zero;
+      gc[e] = vselect(vfinite(raw), raw, zero);
     }
     if (kind == EUCLIDEAN) {
-      gsq[seg[c]] = gsq[seg[c]] + flag;
+      lane[0] = flag;
+      for (i32 k = 0; k < valid; k++) gsq[seg[c0 + k]] = gsq[seg[c0 + k]] + LANE(&lane[0], k);
       continue;
     }
-    const float R = radius[c];
-    float *dc = D + c * m;
-    for (i32 e = 0; e < m; e++) xs[e] = x_flat[ic[e]] / R;
+    const f4 R = LANES(radius, );
+    f4 *dc = D + blk * m;
+    for (i32 e = 0; e < m; e++) {
+      const f4 xv = GATHER(x_flat);
+      xs[e] = xv / R;
+    }
     proju(kind, xs, gc, dc, rows, cols, work);
     if (use_momentum) {
-      const float *bc = buf + c * m;
-      for (i32 e = 0; e < m; e++) dc[e] = bc[e] * momentum + dc[e];
+      for (i32 e = 0; e < m; e++) {
+        const f4 bv = LANES(buf, * m + e);
+        dc[e] = bv * mom + dc[e];
+      }
     }
-    float sq = dot(dc, dc, m);
-    if (inv_r2) sq = sq * inv_r2[c];
-    gsq[seg[c]] = gsq[seg[c]] + (sq + flag);
+    f4 sq = dot(dc, dc, m);
+    if (inv_r2) sq = sq * LANES(inv_r2, );
+    lane[0] = sq + flag;
+    for (i32 k = 0; k < valid; k++) gsq[seg[c0 + k]] = gsq[seg[c0 + k]] + LANE(&lane[0], k);
   }
   i32 bad = 0;
   for (i32 q = 0; q < num_groups; q++) {
@@ -200,42 +249,61 @@ void riemann_step(i32 kind, i32 count, i32 rows, i32 cols, const float *x_flat, 
   }
   skipped[0] += bad;
   /* Pass 2: v = −r·d, Y = retr(X, v), m ← transp(X, Y, d), each selected by ok. */
-  for (i32 c = 0; c < count; c++) {
-    const i32 *ic = index + c * m;
-    for (i32 e = 0; e < m; e++) xc[e] = x_flat[ic[e]];
-    float ok = finite_f(gsq[seg[c]]) ? 1.0f : 0.0f;
-    if (present) ok = ok * present[c];
-    const float not_ok = 1.0f - ok;
-    float *nb = keep_buffer ? new_buf + c * m : 0;
-    const float *bc = use_momentum ? buf + c * m : 0;
+  for (i32 blk = 0; blk < blocks; blk++) {
+    const i32 last = count - 1;
+    const i32 c0 = blk * 4, c1 = c0 + 1 < count ? c0 + 1 : last, c2 = c0 + 2 < count ? c0 + 2 : last, c3 = c0 + 3 < count ? c0 + 3 : last;
+    const i32 valid = count - c0 < 4 ? count - c0 : 4;
+    for (i32 k = 0; k < 4; k++) {
+      const i32 ck = c0 + k < count ? c0 + k : last;
+      float o = finite_f(gsq[seg[ck]]) ? 1.0f : 0.0f;
+      if (present) o = o * present[ck];
+      LANE(&lane[0], k) = o;
+      LANE(&lane[1], k) = adaptive ? neg_rate[seg[ck]] * o : o * neg_lr;
+    }
+    const f4 ok = lane[0];
+    const f4 nr = lane[1];
+    const f4 not_ok = splat(1.0f) - ok;
+    for (i32 e = 0; e < m; e++) xc[e] = GATHER(x_flat);
+    f4 *out = w; /* the new points (moved, then selected), per lane */
     if (kind == EUCLIDEAN) {
+      const f4 wd = splat(weight_decay);
+      const f4 lrv = splat(lr);
       for (i32 e = 0; e < m; e++) {
-        const float raw = g_flat[ic[e]];
-        float d = finite_f(raw) ? raw : 0.0f;
-        if (weight_decay > 0.0f) d = d + xc[e] * weight_decay;
-        if (use_momentum) d = bc[e] * momentum + d;
-        const float dk = d * ok;
-        y_flat[ic[e]] = xc[e] - dk * lr;
-        if (nb) nb[e] = use_momentum ? dk + bc[e] * not_ok : dk;
+        const f4 raw = GATHER(g_flat);
+        f4 d = vselect(vfinite(raw), raw, zero);
+        if (weight_decay > 0.0f) d = d + xc[e] * wd;
+        f4 bv = zero;
+        if (use_momentum) {
+          bv = LANES(buf, * m + e);
+          d = bv * mom + d;
+        }
+        const f4 dk = d * ok;
+        out[e] = xc[e] - dk * lrv;
+        car[e] = use_momentum ? dk + bv * not_ok : dk; /* the new buffer */
       }
-      continue;
+    } else {
+      const f4 R = LANES(radius, );
+      const f4 *dc = D + blk * m;
+      const f4 nrv = nr;
+      for (i32 e = 0; e < m; e++) w[e] = xc[e] / R + (dc[e] * nrv) / R;
+      normalise(kind, w, rows, cols, work);
+      for (i32 e = 0; e < m; e++) w[e] = w[e] * R; /* moved */
+      if (keep_buffer) {
+        for (i32 e = 0; e < m; e++) ms[e] = w[e] / R;
+        proju(kind, ms, dc, car, rows, cols, work);
+        for (i32 e = 0; e < m; e++) {
+          const f4 bv = use_momentum ? LANES(buf, * m + e) : zero;
+          car[e] = use_momentum ? car[e] * ok + bv * not_ok : car[e] * ok;
+        }
+      }
+      for (i32 e = 0; e < m; e++) out[e] = w[e] * ok + xc[e] * not_ok;
     }
-    const float R = radius[c];
-    const float *dc = D + c * m;
-    const float nr = adaptive ? neg_rate[seg[c]] * ok : ok * neg_lr;
-    for (i32 e = 0; e < m; e++) w[e] = xc[e] / R + (dc[e] * nr) / R;
-    normalise(kind, w, rows, cols, work);
-    for (i32 e = 0; e < m; e++) {
-      w[e] = w[e] * R; /* moved */
-      y_flat[ic[e]] = w[e] * ok + xc[e] * not_ok;
-    }
-    if (nb) {
-      for (i32 e = 0; e < m; e++) ms[e] = w[e] / R;
-      proju(kind, ms, dc, car, rows, cols, work);
-      if (use_momentum) {
-        for (i32 e = 0; e < m; e++) nb[e] = car[e] * ok + bc[e] * not_ok;
-      } else {
-        for (i32 e = 0; e < m; e++) nb[e] = car[e] * ok;
+    for (i32 k = 0; k < valid; k++) {
+      const i32 *ic = index + (c0 + k) * m;
+      for (i32 e = 0; e < m; e++) y_flat[ic[e]] = LANE(&out[e], k);
+      if (keep_buffer) {
+        float *nb = new_buf + (c0 + k) * m;
+        for (i32 e = 0; e < m; e++) nb[e] = LANE(&car[e], k);
       }
     }
   }

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { bucketStepConfig, FUSED_WASM_PATH, plainStepConfig } from '../../src/backend/kernels/FgsgdStep.js';
+import { bucketStepConfig, FUSED_SCRATCH_FLOATS, FUSED_WASM_PATH, plainStepConfig } from '../../src/backend/kernels/FgsgdStep.js';
 import { buildGrouping, type Strategy } from '../../src/fgsgd/grouping.js';
 import { FGSGD, type FGSGDConfig } from '../../src/fgsgd/optimizer.js';
 import { buildModel } from '../../src/models/index.js';
@@ -141,7 +141,7 @@ t.test('the optimizer takes the fused kernels on wasm, and the tensor ops for th
 });
 
 t.test('the module writes only its outputs and its scratch', async (t) => {
-  // A fresh memory filled with a sentinel; one Stiefel slice of 3 components (4×2) and a
+  // A fresh memory filled with a sentinel; one Stiefel slice of 5 components (4×2) and a
   // plain step of 5 elements, with every region laid out and checked by hand.
   const WA = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
   const memory = new WA.Memory({ initial: 2 }); // the module declares 2 pages (lld's default stack, unused)
@@ -150,7 +150,7 @@ t.test('the module writes only its outputs and its scratch', async (t) => {
   const f32 = new Float32Array(memory.buffer);
   const i32 = new Int32Array(memory.buffer);
   f32.fill(-12345.5);
-  const count = 3, rows = 4, cols = 2, m = rows * cols, n = count * m, groups = 2;
+  const count = 5, rows = 4, cols = 2, m = rows * cols, n = count * m, groups = 2; // a full block of four and a partial one
   let next = 256; // in floats; every region is 4-byte aligned
   const region = (len: number) => {
     const start = next;
@@ -159,7 +159,7 @@ t.test('the module writes only its outputs and its scratch', async (t) => {
   };
   const x = region(n), g = region(n), idx = region(n), buf = region(n), radius = region(count), seg = region(count);
   const y = region(n), nb = region(n), skipped = region(1);
-  const scratchLen = n + 2 * groups + 8 * m + 2 * cols * cols + cols * rows + 2 * rows + cols;
+  const scratchLen = FUSED_SCRATCH_FLOATS(count, groups, rows, cols);
   const work = region(scratchLen);
   for (let e = 0; e < n; e++) {
     f32[x + e] = Math.sin(e + 1);
@@ -167,8 +167,8 @@ t.test('the module writes only its outputs and its scratch', async (t) => {
     i32[idx + e] = (e * 7) % n;
     f32[buf + e] = 0.01 * e;
   }
-  f32.set([1, 1.5, 0.5], radius);
-  i32.set([0, 0, 1], seg);
+  f32.set([1, 1.5, 0.5, 2, 0.75], radius);
+  i32.set([0, 0, 1, 1, 1], seg);
   i32[skipped] = 0;
   riemann_step(2, count, rows, cols, 4 * x, 4 * g, 4 * idx, 4 * buf, 0, 4 * radius, 0, 4 * seg, groups, 0, 0,
     0.1, 0.9, 0, 1, 0, 1, 4 * y, 4 * nb, 4 * skipped, 4 * work);

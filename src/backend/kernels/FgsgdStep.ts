@@ -72,6 +72,16 @@ export interface BucketSlice {
   numGroups: number;
 }
 
+/**
+ * Floats of scratch `riemann_step` needs for a slice: two per group, then four lanes of: d for
+ * every component (rounded up to whole blocks of four), six matrices, four vectors, and the Stiefel
+ * work space.
+ */
+export function FUSED_SCRATCH_FLOATS(count: number, numGroups: number, rows: number, cols: number): number {
+  const m = rows * cols;
+  return 2 * numGroups + 4 * (Math.ceil(count / 4) * m + 6 * m + 4 + Math.max(2 * cols * cols, cols * rows + 2 * rows + cols));
+}
+
 export interface BucketStepAttrs {
   rows: number;
   cols: number;
@@ -93,14 +103,12 @@ export interface BucketStepAttrs {
 export function bucketStep({ inputs, backend, attrs }: KernelArgs<string, BucketStepAttrs>): TensorInfo[] {
   const { x, g, index } = inputs as Record<string, TensorInfo>;
   const { rows, cols, slices } = attrs;
-  const m = rows * cols;
   const y = backend.makeOutput(x!.shape, 'float32');
   const skipped = backend.makeOutput([], 'int32');
   (backend.typedArrayFromHeap(skipped) as Int32Array)[0] = 0;
   const keepBuffer = attrs.momentum > 0;
   const buffers = keepBuffer ? slices.map((s) => backend.makeOutput([s.count, rows, cols], 'float32')) : [];
-  const largest = Math.max(...slices.map((s) => s.count * m + 2 * s.numGroups));
-  const work = scratch(backend, largest + 8 * m + 2 * cols * cols + cols * rows + 2 * rows + cols);
+  const work = scratch(backend, Math.max(...slices.map((s) => FUSED_SCRATCH_FLOATS(s.count, s.numGroups, rows, cols))));
   const p = (t: TensorInfo | undefined) => at(backend, t);
   const fused = fusedOn(backend);
   const index0 = p(index);
@@ -108,7 +116,7 @@ export function bucketStep({ inputs, backend, attrs }: KernelArgs<string, Bucket
     const input = (name: string) => inputs[`${name}${i}`];
     const buffer = input('buffer');
     fused.riemann_step(
-      FUSED_KINDS[s.kind], s.count, rows, cols, p(x), p(g), index0 + 4 * s.start * m,
+      FUSED_KINDS[s.kind], s.count, rows, cols, p(x), p(g), index0 + 4 * s.start * rows * cols,
       p(buffer), p(input('present')), p(input('radius')), p(input('invRadiusSq')), p(input('seg')), s.numGroups,
       p(input('rho')), p(input('curv')), attrs.lr, attrs.momentum, attrs.weightDecay,
       attrs.momentum > 0 && buffer ? 1 : 0, attrs.adaptive ? 1 : 0, keepBuffer ? 1 : 0,
