@@ -44,6 +44,24 @@ try {
   console.error(`build:fused: ${cc} failed (${String(e.message).split('\n')[0]}). It needs lld as well: apt-get install lld.`);
   process.exit(1);
 }
+// The module shares the backend's memory, so it must not keep a stack (or any global) there:
+// reject code that reads or writes a global, such as the stack pointer a local array would use.
+const objdump = ['llvm-objdump', ...[19, 18, 17, 16, 15, 14].map((v) => `llvm-objdump-${v}`)].find((t) => {
+  try {
+    execFileSync(t, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});
+if (objdump) {
+  const globals = execFileSync(objdump, ['-d', tmp], { encoding: 'utf8' }).split('\n').filter((l) => /global\.(get|set)/.test(l));
+  if (globals.length) {
+    rmSync(tmp, { force: true });
+    console.error(`build:fused: the code uses a global (a stack in the shared memory), e.g. '${globals[0].trim()}'; keep temporaries in scratch.`);
+    process.exit(1);
+  }
+}
 if (check) {
   const same = readFileSync(tmp).equals(readFileSync(out));
   rmSync(tmp);

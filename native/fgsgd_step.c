@@ -6,8 +6,10 @@
  *
  * Built to native/fgsgd_step.wasm by native/build_fused.mjs (clang, --target=wasm32). The module
  * imports the tfjs wasm backend's own memory and takes byte offsets of its tensors, so nothing is
- * copied. It has no data, no stack and no globals of its own: every temporary lives in `scratch`,
- * a buffer the caller allocates on that heap. The build checks this.
+ * copied. It has no data and uses no stack or globals of its own (a stack would live in that
+ * memory, over the backend's tensors): every temporary lives in `scratch`, a buffer the caller
+ * allocates on that heap. The build refuses code that touches a global (the stack pointer), and
+ * test/fgsgd/fused_step.test.ts checks that a call writes only its outputs and its scratch.
  *
  * Same numbers as the tensor ops, bit for bit. Each value below is the float32 operation, in the
  * same order, that the package's kernels perform for the ops of rule.ts and the manifolds:
