@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Rebuilds native/fgsgd_step.wasm, FG-SGD's fused update kernels (native/fgsgd_step.c, used by
-// src/backend/kernels/FgsgdStep.ts on the wasm and onednn backends), with clang's wasm32 target
+// src/backend/fgsgd_step_module.ts on the wasm and onednn backends), with clang's wasm32 target
 // and lld. The .wasm is committed, so installing the package needs no compiler; run this
 // (`npm run build:fused`) after changing the C file. Debian/Ubuntu: apt-get install clang lld.
 //

@@ -175,7 +175,7 @@ static void normalise(i32 kind, f4 *w, i32 rows, i32 cols, f4 *work) {
  * - buf [count, rows, cols] or 0; present [count] or 0; radius ℜ [count]; inv_r2 1/ℜ² [count] or
  *   0; seg [count] group ids; rho, curv [num_groups] (adaptive).
  * Writes new_buf (when `keep_buffer`), adds the number of skipped groups to skipped[0], and uses
- * `scratch` (FUSED_SCRATCH_FLOATS in FgsgdStep.ts gives its size). Components go four at a time,
+ * `scratch` (FUSED_SCRATCH_FLOATS in src/backend/kernels/FgsgdBucketStep.ts gives its size). Components go four at a time,
  * one per lane; a last, partial block repeats its last component in the spare lanes and writes
  * nothing for them.
  */

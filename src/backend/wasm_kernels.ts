@@ -8,7 +8,7 @@
  * permutations, splits, and the Stiefel retraction's columns) leans on `GatherNd`, `Slice`, `SplitV`,
  * `Unpack` and `Concat`, whose package kernels are slow loops, copy their whole input out of the heap
  * per slice, or copy a few elements per `set`; and FG-SGD's update itself has two fused kernels
- * (`FgsgdBucketStep`, `FgsgdPlainStep`: kernels/FgsgdStep.ts). The kernels listed here add
+ * (`FgsgdBucketStep`, `FgsgdPlainStep`: ./fgsgd_step_module.ts). The kernels listed here add
  * or replace them, built on the package's fast XNNPACK-backed kernels or as block copies on the
  * wasm heap (see each file in `kernels/`; `kernels/kernel_utils.ts` states the tensor-ownership
  * rule they follow). A replacement hands the cases it does not speed up back to the package's
@@ -35,7 +35,8 @@ import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
 import { fusedBatchNormConfig } from './kernels/FusedBatchNorm.js';
-import { bucketStepConfig, plainStepConfig } from './kernels/FgsgdStep.js';
+import { fgsgdBucketStepConfig } from './kernels/FgsgdBucketStep.js';
+import { fgsgdPlainStepConfig } from './kernels/FgsgdPlainStep.js';
 import { gatherNdConfig } from './kernels/GatherNd.js';
 import { identityConfig } from './kernels/Identity.js';
 import { packageKernels, priorGradients } from './kernels/kernel_utils.js';
@@ -55,12 +56,13 @@ import { unpackConfig } from './kernels/Unpack.js';
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   addConfig,
   batchMatMulConfig,
-  bucketStepConfig,
   castConfig,
   concatConfig,
   conv2DConfig,
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
+  fgsgdBucketStepConfig,
+  fgsgdPlainStepConfig,
   fusedBatchNormConfig,
   fusedConv2DConfig,
   gatherNdConfig,
@@ -68,7 +70,6 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   meanConfig,
   multiplyConfig,
-  plainStepConfig,
   realDivConfig,
   sliceConfig,
   splitVConfig,

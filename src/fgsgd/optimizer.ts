@@ -34,7 +34,7 @@
  * weights, and the kernels whose every group is Euclidean) are updated together in their own layout
  * (`PlainBucket`): an elementwise step needs no permutation.
  * On the wasm and onednn backends each bucket, and the plain bucket, is one fused kernel call
- * (`fusedKinds`; src/backend/kernels/FgsgdStep.ts) with the same numbers, bit for bit.
+ * (`fusedKinds`; src/backend/fgsgd_step_module.ts) with the same numbers, bit for bit.
  *
  * Renormalization (implementation (b)): the model's variables hold the scaled weights ℜ·X; ℜ of
  * every component comes from `radiiFor` (γ and the radius policy: the initializer's norm, λ, or a
@@ -48,7 +48,9 @@
  * intermediates are freed inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BucketStepAttrs, FusedKind, PlainStepAttrs } from '../backend/kernels/FgsgdStep.js';
+import type { FusedKind } from '../backend/fgsgd_step_module.js';
+import type { BucketStepAttrs } from '../backend/kernels/FgsgdBucketStep.js';
+import type { PlainStepAttrs } from '../backend/kernels/FgsgdPlainStep.js';
 import { MANIFOLD_TAGS, manifoldByTag, scaled, type MatrixManifold, type ScaledManifold, type StiefelRetraction } from '../manifolds/index.js';
 import { planKernel, type Grouping, type KernelGrouping, type KernelPlan } from './grouping.js';
 import { checkRadiusOptions, DEFAULT_LAMBDA_FLOOR, DEFAULT_RADIUS, radiiFor, type RadiusOptions } from './radius.js';
@@ -686,7 +688,7 @@ export class FGSGD extends tf.Optimizer {
       const xFlat = this.flatOf(b.members, variables);
       const gFlat = this.flatOf(b.members, b.members.map((m) => grads.get(m.spec.variableName)));
       if (kinds) {
-        // The same step as one fused kernel (src/backend/kernels/FgsgdStep.ts), bit for bit.
+        // The same step as one fused kernel (src/backend/fgsgd_step_module.ts), bit for bit.
         const inputs: tf.NamedTensorMap = { x: xFlat, g: gFlat, index: b.flatIndex };
         b.slices.forEach((s, i) => {
           const named: Record<string, tf.Tensor | undefined> = {
@@ -740,7 +742,7 @@ export class FGSGD extends tf.Optimizer {
 
   /**
    * Each slice's kind for the fused bucket kernel `FgsgdBucketStep` (wasm and onednn:
-   * src/backend/kernels/FgsgdStep.ts), or undefined where the bucket takes the tensor ops. The
+   * src/backend/fgsgd_step_module.ts), or undefined where the bucket takes the tensor ops. The
    * kernel gives their numbers bit for bit, for ℜ-scaled sphere, oblique and QR-retraction Stiefel
    * slices and Euclidean ones, with the retraction (not the exponential map). A Stiefel slice of
    * one component keeps the tensor ops: there the package sends its unbatched matrix products to
@@ -783,7 +785,7 @@ export class FGSGD extends tf.Optimizer {
       };
       const groupMask = present.every(Boolean) ? undefined : tf.tensor1d(Float32Array.from(pb.groupMember, (i) => (present[i] ? 1 : 0)));
       if (tf.getKernel('FgsgdPlainStep', tf.getBackend()) && x.dtype === 'float32' && graw.dtype === 'float32') {
-        // The same step as one fused kernel (src/backend/kernels/FgsgdStep.ts), bit for bit.
+        // The same step as one fused kernel (src/backend/fgsgd_step_module.ts), bit for bit.
         const inputs: tf.NamedTensorMap = { x, g: graw, group: pb.elementGroup };
         if (groupMask) inputs.groupMask = groupMask;
         if (buffer) inputs.buffer = buffer;

@@ -1,5 +1,5 @@
 /**
- * The fused update kernels (src/backend/kernels/FgsgdStep.ts, native/fgsgd_step.c) against the
+ * The fused update kernels (src/backend/fgsgd_step_module.ts, native/fgsgd_step.c) against the
  * tensor ops they replace on wasm: the same weights, momentum buffers and skip counts bit for bit,
  * over several steps, for every manifold kind, both step rules, with and without momentum and
  * weight decay, with non-finite gradients and a member without a gradient. Also: the optimizer
@@ -13,7 +13,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
-import { bucketStepConfig, FUSED_SCRATCH_FLOATS, FUSED_WASM_PATH, plainStepConfig } from '../../src/backend/kernels/FgsgdStep.js';
+import { FUSED_WASM_PATH } from '../../src/backend/fgsgd_step_module.js';
+import { fgsgdBucketStepConfig, FUSED_SCRATCH_FLOATS } from '../../src/backend/kernels/FgsgdBucketStep.js';
+import { fgsgdPlainStepConfig } from '../../src/backend/kernels/FgsgdPlainStep.js';
 import { buildGrouping, type Strategy } from '../../src/fgsgd/grouping.js';
 import { FGSGD, type FGSGDConfig } from '../../src/fgsgd/optimizer.js';
 import { buildModel } from '../../src/models/index.js';
@@ -21,7 +23,7 @@ import { PACKAGE_ROOT } from '../../src/package_root.js';
 
 await useBackend('wasm');
 
-const FUSED = [bucketStepConfig, plainStepConfig];
+const FUSED = [fgsgdBucketStepConfig, fgsgdPlainStepConfig];
 
 /** The WebAssembly globals used here (the project's TypeScript lib has no DOM types). */
 interface WebAssemblyApi {
