@@ -8,8 +8,9 @@
  * imports the tfjs wasm backend's own memory and takes byte offsets of its tensors, so nothing is
  * copied. It has no data and uses no stack or globals of its own (a stack would live in that
  * memory, over the backend's tensors): every temporary lives in `scratch`, a buffer the caller
- * allocates on that heap. The build refuses code that touches a global (the stack pointer), and
- * test/fgsgd/fused_step.test.ts checks that a call writes only its outputs and its scratch.
+ * allocates on that heap. The build (with llvm-objdump) refuses code that touches a global (the
+ * stack pointer), and test/fgsgd/fused_step.test.ts checks that a call writes only its outputs
+ * and its scratch.
  *
  * Same numbers as the tensor ops, bit for bit. Each value below is the float32 operation, in the
  * same order, that the package's kernels perform for the ops of rule.ts and the manifolds:
@@ -175,9 +176,9 @@ static void normalise(i32 kind, f4 *w, i32 rows, i32 cols, f4 *work) {
  * - buf [count, rows, cols] or 0; present [count] or 0; radius ℜ [count]; inv_r2 1/ℜ² [count] or
  *   0; seg [count] group ids; rho, curv [num_groups] (adaptive).
  * Writes new_buf (when `keep_buffer`), adds the number of skipped groups to skipped[0], and uses
- * `scratch` (FUSED_SCRATCH_FLOATS in src/backend/kernels/FgsgdBucketStep.ts gives its size). Components go four at a time,
- * one per lane; a last, partial block repeats its last component in the spare lanes and writes
- * nothing for them.
+ * `scratch` (`bucketScratchFloats` in src/backend/kernels/FgsgdBucketStep.ts gives its size).
+ * Components go four at a time, one per lane; a last, partial block repeats its last component in
+ * the spare lanes and writes nothing for them.
  */
 void riemann_step(i32 kind, i32 count, i32 rows, i32 cols, const float *x_flat, const float *g_flat,
                   const i32 *index, const float *buf, const float *present, const float *radius,

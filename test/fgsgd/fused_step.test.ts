@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { useBackend } from '../helpers/backend.js';
 import { assertNoLeak } from '../helpers/leak.js';
 import { FUSED_WASM_PATH } from '../../src/backend/fgsgd_step_module.js';
-import { fgsgdBucketStepConfig, FUSED_SCRATCH_FLOATS } from '../../src/backend/kernels/FgsgdBucketStep.js';
+import { fgsgdBucketStepConfig, bucketScratchFloats } from '../../src/backend/kernels/FgsgdBucketStep.js';
 import { fgsgdPlainStepConfig } from '../../src/backend/kernels/FgsgdPlainStep.js';
 import { buildGrouping, type Strategy } from '../../src/fgsgd/grouping.js';
 import { FGSGD, type FGSGDConfig } from '../../src/fgsgd/optimizer.js';
@@ -161,7 +161,7 @@ t.test('the module writes only its outputs and its scratch', async (t) => {
   };
   const x = region(n), g = region(n), idx = region(n), buf = region(n), radius = region(count), seg = region(count);
   const y = region(n), nb = region(n), skipped = region(1);
-  const scratchLen = FUSED_SCRATCH_FLOATS(count, groups, rows, cols);
+  const scratchLen = bucketScratchFloats(count, groups, rows, cols);
   const work = region(scratchLen);
   for (let e = 0; e < n; e++) {
     f32[x + e] = Math.sin(e + 1);

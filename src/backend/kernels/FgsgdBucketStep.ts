@@ -23,7 +23,7 @@ export interface BucketSlice {
  * every component (rounded up to whole blocks of four), six matrices, four vectors, and the Stiefel
  * work space.
  */
-export function FUSED_SCRATCH_FLOATS(count: number, numGroups: number, rows: number, cols: number): number {
+export function bucketScratchFloats(count: number, numGroups: number, rows: number, cols: number): number {
   const m = rows * cols;
   return 2 * numGroups + 4 * (Math.ceil(count / 4) * m + 6 * m + 4 + Math.max(2 * cols * cols, cols * rows + 2 * rows + cols));
 }
@@ -54,7 +54,7 @@ export function bucketStep({ inputs, backend, attrs }: KernelArgs<string, Bucket
   (backend.typedArrayFromHeap(skipped) as Int32Array)[0] = 0;
   const keepBuffer = attrs.momentum > 0;
   const buffers = keepBuffer ? slices.map((s) => backend.makeOutput([s.count, rows, cols], 'float32')) : [];
-  const work = scratch(backend, Math.max(...slices.map((s) => FUSED_SCRATCH_FLOATS(s.count, s.numGroups, rows, cols))));
+  const work = scratch(backend, Math.max(...slices.map((s) => bucketScratchFloats(s.count, s.numGroups, rows, cols))));
   const p = (t: TensorInfo | undefined) => at(backend, t);
   const fused = fusedOn(backend);
   const index0 = p(index);
