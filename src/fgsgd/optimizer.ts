@@ -578,7 +578,11 @@ export class FGSGD extends tf.Optimizer {
 
   /** The inverse of `toComponents`, split into the members' tensors (variable layout). */
   private fromComponents(b: Bucket, c: tf.Tensor): tf.Tensor[] {
-    const flat = tf.gatherND(c.reshape([-1]), b.inverseIndex);
+    return this.splitMembers(b, tf.gatherND(c.reshape([-1]), b.inverseIndex));
+  }
+
+  /** A bucket's flat vector (variable layout, members concatenated) split into the members' tensors. */
+  private splitMembers(b: Bucket, flat: tf.Tensor): tf.Tensor[] {
     const parts = b.members.length === 1 ? [flat] : tf.split(flat, b.members.map((m) => m.size));
     return parts.map((t, i) => t.reshape(b.members[i]!.spec.shape));
   }
@@ -703,8 +707,7 @@ export class FGSGD extends tf.Optimizer {
         };
         const [yFlat, skipped, ...buffers] = tf.engine().runKernel('FgsgdBucketStep', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         buffers.forEach((t) => newBuffers.push(tf.keep(t)));
-        const parts = b.members.length === 1 ? [yFlat!] : tf.split(yFlat!, b.members.map((m) => m.size));
-        parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(b.members[i]!.spec.shape)));
+        this.splitMembers(b, yFlat!).forEach((t, i) => present[i] && variables[i]!.assign(t));
         return skipped!;
       }
       const X = this.toComponents(b, xFlat);
