@@ -24,7 +24,6 @@
  * stderr saying why.
  */
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { packageVersion } from './package_root.js';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -84,9 +83,10 @@ options:
                             manifolds, lr (the schedule's peak; the schedule is kept), momentum,
                             weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
-  --workers N|auto          data-parallel model replicas over worker threads (default 1: none;
-                            auto: one per core); needs a zoo model and wasm or onednn; each N is
-                            deterministic
+  --workers N|auto          data-parallel model replicas over worker threads (default auto: one
+                            per core where the run can have them, a zoo model on wasm or onednn,
+                            else 1; 1: no worker threads); each N is deterministic, and the run
+                            records the number used
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);
@@ -191,10 +191,9 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** `--workers N|auto`: 'auto' is one replica per core, resolved here so that the run records (and --resume keeps) the number used. */
-function workerCount(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (v === 'auto') return os.availableParallelism();
+/** `--workers N|auto`: 'auto' is resolved by the session, which records the number it used (and --resume keeps it). */
+function workerCount(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined || v === 'auto') return v;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--workers must be a positive integer or 'auto', got '${v}'`);
   return n;
@@ -306,7 +305,6 @@ export function parseTrainArgs(argv: string[]): { help: boolean; options: Partia
     lambdaEvery: positiveInt('lambda-every', v['lambda-every']),
     swaps: v.swap ? usage(() => v.swap!.map(parseSwap).sort((a, b) => a.step - b.step)) : undefined,
     batch: positiveInt('batch', v.batch),
-    // 'auto' is resolved here, so that the run records (and --resume keeps) the number it used.
     workers: workerCount(v.workers),
     out: v.out,
     resume: v.resume,
@@ -596,7 +594,8 @@ export async function main(argv: string[], registry: Registry): Promise<number> 
   try {
     const options: RunOptions = given.resume
       ? await resolveResume({ ...given, resume: given.resume })
-      : ({ ...given, out: given.out ?? `runs/${pipelineLabel(given.pipeline!)}` } as RunOptions);
+      : // A fresh run uses every core unless told otherwise (--workers); a resumed one keeps its number.
+        ({ ...given, workers: given.workers ?? 'auto', out: given.out ?? `runs/${pipelineLabel(given.pipeline!)}` } as RunOptions);
     if (!given.resume && !given.overwrite) assertNoUnfinishedRun(options.out);
     const pipeline = await loadPipeline(options.pipeline!, registry.pipelines);
     const { summary, exitCode } = await runPipeline(pipeline, { ...options, interrupt });

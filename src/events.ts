@@ -42,6 +42,8 @@ export interface FitStart {
   resumedFrom?: string;
   /** Compute backend in use ('wasm', 'tensorflow', ...). */
   backend: string;
+  /** Data-parallel model replicas, this thread's included (1: no worker threads). */
+  workers: number;
   model: string;
   optimizer: string;
   seed: number;

@@ -64,7 +64,8 @@ export function seedsOf(config: GridConfig, seeds: number): number {
 /**
  * The runs of a grid: every configuration with seeds `firstSeed .. firstSeed+n-1`, where n is the
  * configuration's `seeds` or else the sweep's `seeds`. A configuration's args override the base;
- * `seed` is set per run.
+ * `seed` is set per run. Each run is one replica (`--workers 1`) unless the grid says otherwise: a
+ * sweep runs one process per core, and a run's weights then do not depend on the machine's cores.
  * @throws on duplicate or unsafe configuration ids, a config that sets `seed` or `out`, or a
  * config's `seeds` that is not a positive integer.
  */
@@ -92,7 +93,7 @@ export function expandGrid(grid: Grid, seeds: number, firstSeed = 1): Run[] {
         id: `${config.id}/seed-${s}`,
         config,
         seed: s,
-        argv: ['train', grid.pipeline, ...toArgv({ ...grid.base, ...config.args, seed: s })],
+        argv: ['train', grid.pipeline, ...toArgv({ workers: 1, ...grid.base, ...config.args, seed: s })],
       });
     }
   }

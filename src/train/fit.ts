@@ -117,6 +117,7 @@ export function fit<B extends Batch>(options: FitOptions<B>): PullObservable<Tra
         maxSteps,
         resumedFrom: session.resumedFrom,
         backend: session.backendName,
+        workers: session.workers,
         model: session.modelName,
         optimizer: describeConfig(session.optimizer.config),
         seed: session.options.seed,

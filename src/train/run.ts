@@ -62,10 +62,12 @@ export interface RunOptions {
   lambdaEvery?: number;
   batch?: number;
   /**
-   * Data-parallel model replicas, this thread's included (src/train/replicas.ts); default 1.
-   * A given number is deterministic; different numbers give different (equally valid) runs.
+   * Data-parallel model replicas, this thread's included (src/train/replicas.ts); default 1
+   * (`fgsgd train` gives 'auto'). 'auto': one per core where the run can have replicas (a zoo
+   * model on wasm or onednn), else 1. A given number is deterministic; different numbers give
+   * different (equally valid) runs. Checkpoints record the number used, which --resume keeps.
    */
-  workers?: number;
+  workers?: number | 'auto';
   /** Output directory: metrics.jsonl, summary.json, checkpoint.ckpt, report.md. */
   out: string;
   /** Directory holding the checkpoint to continue from. */
@@ -242,6 +244,9 @@ export async function resolveResume(given: Partial<RunOptions> & { resume: strin
   if (given.batch !== undefined && typeof savedBatch === 'number' && given.batch !== savedBatch) {
     throw new Error(`--resume ${given.resume}: --batch ${given.batch} differs from the checkpoint's batch size ${savedBatch}; leave --batch out to resume, or start a new run with --batch ${given.batch}`);
   }
+  // The number of replicas the run used: its checkpoints record it ('auto' resolved); one written
+  // before they did was trained without worker threads.
+  if (saved.workers === undefined || saved.workers === 'auto') saved.workers = typeof ckpt.run.workers === 'number' ? ckpt.run.workers : 1;
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, out: given.resume, ...defined } as RunOptions;
 }

@@ -6,6 +6,7 @@
  *
  * Tensor ownership: the session owns the model and the optimizer's slots; `dispose()` frees them.
  */
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { from, merge, NEVER, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
@@ -45,8 +46,10 @@ export interface SessionOptions {
   /**
    * Model replicas for data-parallel training (src/train/replicas.ts), this thread's included;
    * default 1 (no worker threads). More than 1 needs a zoo model and the wasm or onednn backend.
+   * 'auto': one per core where the run can have replicas, else 1 (logged, with the reason); the
+   * number used is `Session.workers`, and checkpoints record it.
    */
-  workers?: number;
+  workers?: number | 'auto';
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
   run?: Record<string, unknown>;
 }
@@ -105,6 +108,11 @@ export class Session {
     return this.backend?.name ?? tf.getBackend();
   }
 
+  /** Model replicas in use, this thread's included: 1 without worker threads. */
+  get workers(): number {
+    return this.replicas?.count ?? 1;
+  }
+
   /** Ask the run to stop at the next step boundary (it then writes a final checkpoint). */
   interrupt(reason = 'interrupted'): void {
     this.interrupts.next(reason);
@@ -131,6 +139,8 @@ export class Session {
         numClasses: o.numClasses,
         seed: o.seed,
         batchSize: o.batchSize,
+        // The number used ('auto' resolved), which --resume keeps.
+        workers: this.workers,
         epochs: o.epochs,
         maxSteps: o.maxSteps,
       },
@@ -225,20 +235,28 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   }
 }
 
-/** The worker replicas for `options.workers` > 1, after checking that the run can have them. */
-async function openReplicas(options: SessionOptions, backend: BackendInfo | undefined, model: tf.LayersModel, modelOptions: ModelOptions): Promise<Replicas | undefined> {
-  const n = options.workers ?? 1;
+/**
+ * The worker replicas for `options.workers` > 1, after checking that the run can have them. A
+ * number above 1 that the run cannot have is an error; 'auto' then falls back to 1, and says why.
+ */
+async function openReplicas(options: SessionOptions, backend: BackendInfo | undefined, main: tf.LayersModel, modelOptions: ModelOptions): Promise<Replicas | undefined> {
+  const auto = options.workers === 'auto';
+  const n = options.workers === 'auto' ? os.availableParallelism() : (options.workers ?? 1);
   if (n <= 1) return undefined;
-  if (typeof options.model !== 'string') {
-    throw new UsageError(`--workers ${n}: the replicas are built in worker threads from a model of the zoo, and this pipeline's model is built in code; give --model NAME, or --workers 1`);
-  }
   const name = backend?.name ?? tf.getBackend();
-  if (name !== 'wasm' && name !== 'onednn') {
-    throw new UsageError(`--workers ${n}: the replicas run on wasm or onednn, and this run is on '${name}'; give --backend wasm (or onednn), or --workers 1`);
+  const model = options.model;
+  if (typeof model === 'string' && (name === 'wasm' || name === 'onednn')) {
+    const replicas = await Replicas.open(n, model, modelOptions, main, trainableVariables(main), name);
+    log.info({ workers: n }, `data-parallel: ${n} replicas (this thread and ${n - 1} worker thread${n > 2 ? 's' : ''})`);
+    return replicas;
   }
-  const replicas = await Replicas.open(n, options.model, modelOptions, model, trainableVariables(model), name);
-  log.info({ workers: n }, `data-parallel: ${n} replicas (this thread and ${n - 1} worker thread${n > 2 ? 's' : ''})`);
-  return replicas;
+  const [why, fix] =
+    typeof model !== 'string'
+      ? ["the replicas are built in worker threads from a model of the zoo, and this pipeline's model is built in code", 'give --model NAME']
+      : [`the replicas run on wasm or onednn, and this run is on '${name}'`, 'give --backend wasm (or onednn)'];
+  if (!auto) throw new UsageError(`--workers ${n}: ${why}; ${fix}, or --workers 1`);
+  log.info({ workers: 1, cores: n }, `data-parallel: 1 replica, not one per core: ${why}; to use every core, ${fix}`);
+  return undefined;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface Summary {
   /** Training throughput of this process: images over the time of its steps and data stalls. */
   imagesPerSecond: number;
   backend: string;
+  /** Data-parallel model replicas the run trained with (1: no worker threads). */
+  workers: number;
   /** Unreadable samples skipped: training (the last epoch's count) plus the last test evaluation's. */
   skippedSamples: number;
   /** The same, per split. */
@@ -116,6 +118,7 @@ export function summarize(events: readonly TrainEvent[], totals: StepTotals | un
     steps: end?.steps ?? 0,
     imagesPerSecond: steps.ms > 0 ? (steps.images * 1000) / steps.ms : 0,
     backend: start?.backend ?? 'unknown',
+    workers: start?.workers ?? 1,
     skippedSamples: (end?.skippedSamples ?? 0) + (evalEnd?.skippedSamples ?? 0),
     skippedSamplesBySplit: { train: end?.skippedSamples ?? 0, test: evalEnd?.skippedSamples ?? 0 },
     maxNormByGroupKind: end?.maxNormByGroupKind ?? {},

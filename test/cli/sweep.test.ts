@@ -4,7 +4,6 @@
  * runs, unknown grids; and the validation of the train options that grids use.
  */
 import t from 'tap';
-import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -163,8 +162,8 @@ t.test('train options: --model, --schedule, --weight-decay, --bound, --lr, --mom
   t.match(options, { pipeline: 'default', model: 'resnet20', schedule: 'step', weightDecay: 5e-4, bound: 0.25, lr: 0.2, momentum: 0.8 });
   t.match(parseTrainArgs(['train', 'default', '--weight-decay', '0']).options, { weightDecay: 0 });
   t.equal(parseTrainArgs(['train', 'default', '--workers', '3']).options.workers, 3);
-  t.equal(parseTrainArgs(['train', 'default', '--workers', 'auto']).options.workers, os.availableParallelism(), '--workers auto: one replica per core, as a number');
-  t.equal(parseTrainArgs(['train', 'default']).options.workers, undefined, 'no --workers: the run default (1)');
+  t.equal(parseTrainArgs(['train', 'default', '--workers', 'auto']).options.workers, 'auto', "--workers auto: resolved by the session, which records the number");
+  t.equal(parseTrainArgs(['train', 'default']).options.workers, undefined, "not given: a fresh run gets 'auto', a resumed one keeps its number");
   t.match(
     parseTrainArgs(['train', 'default', '--radius', 'data:3', '--radius-layer', 'conv1=1.41,conv2=init', '--radius-layer', 'fc=bound:2', '--step-rule', 'adaptive', '--group-size', '4', '--lambda-floor', '1e-3', '--lambda-every', '5']).options,
     { radius: 'data:3', radiusLayers: { conv1: '1.41', conv2: 'init', fc: 'bound:2' }, stepRule: 'adaptive', groupSize: 4, lambdaFloor: 1e-3, lambdaEvery: 5 },

@@ -21,7 +21,12 @@ const grid: Grid = {
 t.test('a grid expands to configurations × seeds with the shared budget', async (t) => {
   const runs = expandGrid(grid, 3);
   t.same(runs.map((r) => r.id), ['euclidean/seed-1', 'euclidean/seed-2', 'euclidean/seed-3', 'pio-sp/seed-1', 'pio-sp/seed-2', 'pio-sp/seed-3']);
-  t.same(runs[4]!.argv, ['train', 'default', '--batch', '32', '--epochs', '2', '--grouping', 'PIO', '--lr', '0.02', '--manifolds', 'Sp', '--optimizer', 'fgsgd', '--seed', '2']);
+  t.same(runs[4]!.argv, ['train', 'default', '--batch', '32', '--epochs', '2', '--grouping', 'PIO', '--lr', '0.02', '--manifolds', 'Sp', '--optimizer', 'fgsgd', '--seed', '2', '--workers', '1']);
+  t.same(
+    expandGrid({ ...grid, base: { ...grid.base, workers: 2 }, configs: [{ ...grid.configs[0]!, args: { ...grid.configs[0]!.args, workers: 'auto' } }, grid.configs[1]!] }, 1).map((r) => r.argv.slice(-2)),
+    [['--workers', 'auto'], ['--workers', '2']],
+    'a run is one replica unless the grid (its base or a configuration) says otherwise',
+  );
   t.same(toArgv({ strict: true, quiet: false, b: 1 }), ['--b', '1', '--strict']);
   t.throws(() => expandGrid({ ...grid, configs: [grid.configs[0]!, grid.configs[0]!] }, 1), /appears twice/);
   t.throws(() => expandGrid({ ...grid, base: { seed: 3 } }, 1), /'seed' is set by the sweep/);
@@ -33,7 +38,7 @@ t.test("a configuration's own seeds override the sweep's", async (t) => {
   const runs = expandGrid(five, 3, 2);
   t.same(runs.filter((r) => r.config.id === 'euclidean').map((r) => r.seed), [2, 3, 4, 5, 6], 'the baseline: 5 seeds from the first');
   t.same(runs.filter((r) => r.config.id === 'pio-sp').map((r) => r.seed), [2, 3, 4], "the others: the sweep's 3");
-  t.equal(runs[4]!.argv.at(-1), '6');
+  t.same(runs[4]!.argv.slice(-4), ['--seed', '6', '--workers', '1']);
   t.same(expandGrid({ ...grid, configs: [grid.configs[0]!, { ...grid.configs[1]!, seeds: 1 }] }, 2).map((r) => r.id), ['euclidean/seed-1', 'euclidean/seed-2', 'pio-sp/seed-1']);
   for (const bad of [0, 1.5]) {
     t.throws(() => expandGrid({ ...grid, configs: [{ ...grid.configs[0]!, seeds: bad }] }, 2), /configuration 'euclidean' has seeds .*positive integer/);

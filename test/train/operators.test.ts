@@ -239,7 +239,7 @@ t.test('progress: silent without a TTY, draws on one', async (t) => {
   });
   const start: TrainEvent = {
     type: 'fitStart', epochs: 1, start: { epoch: 0, sampleIndex: 0, step: 0 }, samplesPerEpoch: 16, batchSize: 8,
-    backend: 'wasm', model: 'tiny', optimizer: 'sgd', seed: 1, startedAt: 0,
+    backend: 'wasm', workers: 1, model: 'tiny', optimizer: 'sgd', seed: 1, startedAt: 0,
   };
   const events = [start, batchEnd(1), batchEnd(2), fitEndEvent(2)];
   t.same(await lastValueFrom(from(events).pipe(progress({ stream: fake }), toArray())), events);

@@ -20,7 +20,7 @@ import { Replicas } from '../../src/train/replicas.js';
 import { loadOnednnBinding } from '../../src/backend/onednn.js';
 import { lossAndGrads, trainableVariables } from '../../src/train/step.js';
 import type { FitEnd, TrainEvent } from '../../src/events.js';
-import { resolveResume, type RunOptions } from '../../src/train/run.js';
+import { resolveResume, runPipeline, type RunOptions } from '../../src/train/run.js';
 import defaultPipeline from '../../pipelines/default.js';
 import tinyPipeline, { defaults as tinyDefaults, TRAIN } from './tiny-pipeline.js';
 import { pipe, Subject, tap as rxTap } from 'rxjs';
@@ -31,7 +31,8 @@ import { fit } from '../../src/train/fit.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';
 import { checkpoint } from '../../operators/checkpoint.js';
-import { readCheckpoint } from '../../src/checkpoint.js';
+import { readCheckpoint, writeCheckpoint } from '../../src/checkpoint.js';
+import os from 'node:os';
 import { trainBatches } from './fixtures.js';
 import { blobData } from '../fgsgd/helpers.js';
 
@@ -144,6 +145,28 @@ t.test('what replicas cannot do is refused, with the way out', async (t) => {
   await t.rejects(lastValueFrom(tinyPipeline({ out: `${dir}/tiny`, workers: 2 })), { name: 'UsageError', message: /--workers 2: .*model is built in code; give --model NAME, or --workers 1/ });
   await t.rejects(run({ out: `${dir}/cpu`, workers: 2, backend: 'cpu', maxSteps: 1 }), { name: 'UsageError', message: /--workers 2: the replicas run on wasm or onednn, and this run is on 'cpu'; give --backend wasm \(or onednn\), or --workers 1/ });
   await useBackend('wasm');
+});
+
+t.test("workers 'auto': one replica per core where the run can have them, else 1; checkpoints record the number, which --resume keeps", async (t) => {
+  const dir = tempDir(t);
+  const cores = os.availableParallelism();
+  // The tiny pipeline with a model of the zoo: cnn-small at 8×8.
+  const base: Omit<RunOptions, 'out'> = { model: 'cnn-small', backend: 'wasm', workers: 'auto', maxSteps: 2, epochs: 1, progress: false };
+  await assertNoLeak(t, "runs with workers 'auto'", async () => {
+    const { summary } = await runPipeline(tinyPipeline, { ...base, out: `${dir}/auto` });
+    t.equal(summary.workers, cores, `a zoo model on wasm: one replica per core (${cores}), as summary.json says`);
+    t.equal((await readCheckpoint(`${dir}/auto`)).run.workers, cores, 'the checkpoint records the number used');
+    t.equal((await resolveResume({ resume: `${dir}/auto` })).workers, cores, "--resume keeps it, not 'auto'");
+    t.equal((await runPipeline(tinyPipeline, { ...base, backend: 'cpu', out: `${dir}/cpu` })).summary.workers, 1, 'on cpu: 1 replica, not an error');
+    await useBackend('wasm');
+    t.equal((await runPipeline(tinyPipeline, { ...base, model: undefined, out: `${dir}/tiny` })).summary.workers, 1, 'a model built in code: 1 replica');
+  });
+  // A checkpoint written before runs recorded their replicas was trained on one: it resumes with 1.
+  const ckpt = await readCheckpoint(`${dir}/auto`);
+  const { workers: _recorded, ...run } = ckpt.run;
+  const { workers: _given, ...options } = run.options as Record<string, unknown>;
+  await writeCheckpoint(`${dir}/old`, { ...ckpt, run: { ...run, options } });
+  t.equal((await resolveResume({ resume: `${dir}/old` })).workers, 1, 'an older checkpoint without the number resumes with 1');
 });
 
 t.test('a replica that dies mid-run stops the run with a clear error, and the last checkpoint is intact and resumable', async (t) => {
