@@ -84,9 +84,9 @@ options:
                             weight-decay, group-size, radius, step-rule; repeatable
   --batch N                 batch size
   --workers N|auto          data-parallel model replicas over worker threads (default auto: one
-                            per core where the run can have them, a zoo model on wasm or onednn,
-                            else 1; 1: no worker threads); each N is deterministic, and the run
-                            records the number used
+                            per core, each with at least 8 images of a batch, where the run can
+                            have them: a zoo model on wasm or onednn; else 1; 1: no worker
+                            threads); each N is deterministic, and the run records the number used
   --out DIR                 output directory (default runs/<pipeline>; with --resume, that DIR)
   --resume DIR              continue the run checkpointed in DIR
   --checkpoint-every N|T    also checkpoint every N steps, or every T (30s, 5m, 1h);

@@ -46,8 +46,9 @@ export interface SessionOptions {
   /**
    * Model replicas for data-parallel training (src/train/replicas.ts), this thread's included;
    * default 1 (no worker threads). More than 1 needs a zoo model and the wasm or onednn backend.
-   * 'auto': one per core where the run can have replicas, else 1 (logged, with the reason); the
-   * number used is `Session.workers`, and checkpoints record it.
+   * 'auto': one per core where the run can have replicas, else 1 (logged, with the reason), and
+   * no more than leave `MIN_AUTO_SHARD` images to each; the number used is `Session.workers`, and
+   * checkpoints record it.
    */
   workers?: number | 'auto';
   /** Anything else worth recording in checkpoints (pipeline name, data dir, ...); JSON-safe. */
@@ -236,12 +237,27 @@ export async function openSession(options: SessionOptions): Promise<Session> {
 }
 
 /**
+ * Images per replica below which 'auto' adds no replica: BatchNorm normalises each shard with its
+ * own statistics, and its error grows quickly below 8 images per worker (Wu & He, "Group
+ * Normalization", 2018, Fig. 1).
+ */
+export const MIN_AUTO_SHARD = 8;
+
+/** 'auto': one replica per core, as long as each gets at least `MIN_AUTO_SHARD` images of a batch. */
+export function autoWorkers(batchSize: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(cores, Math.floor(batchSize / MIN_AUTO_SHARD)));
+}
+
+/**
  * The worker replicas for `options.workers` > 1, after checking that the run can have them. A
  * number above 1 that the run cannot have is an error; 'auto' then falls back to 1, and says why.
  */
 async function openReplicas(options: SessionOptions, backend: BackendInfo | undefined, main: tf.LayersModel, modelOptions: ModelOptions): Promise<Replicas | undefined> {
   const auto = options.workers === 'auto';
-  const n = options.workers === 'auto' ? os.availableParallelism() : (options.workers ?? 1);
+  const n = options.workers === 'auto' ? autoWorkers(options.batchSize) : (options.workers ?? 1);
+  if (auto && n < os.availableParallelism()) {
+    log.info({ workers: n, batch: options.batchSize }, `data-parallel: ${n} replica${n > 1 ? 's' : ''}, not one per core: each takes at least ${MIN_AUTO_SHARD} images of the batch of ${options.batchSize}`);
+  }
   if (n <= 1) return undefined;
   const name = backend?.name ?? tf.getBackend();
   const model = options.model;
@@ -255,7 +271,7 @@ async function openReplicas(options: SessionOptions, backend: BackendInfo | unde
       ? ["the replicas are built in worker threads from a model of the zoo, and this pipeline's model is built in code", 'give --model NAME']
       : [`the replicas run on wasm or onednn, and this run is on '${name}'`, 'give --backend wasm (or onednn)'];
   if (!auto) throw new UsageError(`--workers ${n}: ${why}; ${fix}, or --workers 1`);
-  log.info({ workers: 1, cores: n }, `data-parallel: 1 replica, not one per core: ${why}; to use every core, ${fix}`);
+  log.info({ workers: 1 }, `data-parallel: 1 replica, not one per core: ${why}; to use every core, ${fix}`);
   return undefined;
 }
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { autoWorkers } from '../../src/train/session.js';
 import { tempDir } from '../helpers/tmp.js';
 import { timeLeftMs } from '../helpers/budget.js';
 import { revision } from '../../src/provenance.js';
@@ -124,7 +124,7 @@ t.test('the default pipeline on the embedded data, a few steps', async (t) => {
   const summary = JSON.parse(await readFile(`${dir}/summary.json`, 'utf8'));
   for (const f of SUMMARY_FIELDS) t.ok(f in summary, `summary.json has ${f}`);
   t.match(summary, { steps: 3, backend: 'wasm', model: 'cnn-small', optimizer: /^fgsgd PIO Sp\+Ob\+St\+Euc/, testAccuracy: Number });
-  t.equal(summary.workers, availableParallelism(), 'without --workers: one replica per core');
+  t.equal(summary.workers, autoWorkers(16), 'without --workers: one replica per core (up to 2 for a batch of 16)');
 
   // The trained model leaves the run in TensorFlow.js's format.
   t.equal(summary.modelPath, join(dir, 'model'), 'summary.json names the saved model');

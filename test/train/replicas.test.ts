@@ -25,14 +25,13 @@ import defaultPipeline from '../../pipelines/default.js';
 import tinyPipeline, { defaults as tinyDefaults, TRAIN } from './tiny-pipeline.js';
 import { pipe, Subject, tap as rxTap } from 'rxjs';
 import { onDemand } from '../../src/pull.js';
-import { withSession } from '../../src/train/session.js';
+import { autoWorkers, withSession } from '../../src/train/session.js';
 import { sessionOptions } from '../../src/train/run.js';
 import { fit } from '../../src/train/fit.js';
 import { forwardBackward } from '../../operators/forwardBackward.js';
 import { manifoldStep } from '../../operators/manifoldStep.js';
 import { checkpoint } from '../../operators/checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/checkpoint.js';
-import os from 'node:os';
 import { trainBatches } from './fixtures.js';
 import { blobData } from '../fgsgd/helpers.js';
 
@@ -149,14 +148,16 @@ t.test('what replicas cannot do is refused, with the way out', async (t) => {
 
 t.test("workers 'auto': one replica per core where the run can have them, else 1; checkpoints record the number, which --resume keeps", async (t) => {
   const dir = tempDir(t);
-  const cores = os.availableParallelism();
-  // The tiny pipeline with a model of the zoo: cnn-small at 8×8.
-  const base: Omit<RunOptions, 'out'> = { model: 'cnn-small', backend: 'wasm', workers: 'auto', maxSteps: 2, epochs: 1, progress: false };
+  t.same([autoWorkers(64, 2), autoWorkers(64, 16), autoWorkers(128, 16), autoWorkers(15, 2), autoWorkers(16, 2), autoWorkers(256, 1)], [2, 8, 16, 1, 2, 1], 'one per core, each with at least 8 images of the batch');
+  // The tiny pipeline with a model of the zoo: cnn-small at 8×8, batches of 16.
+  const cores = autoWorkers(16);
+  const base: Omit<RunOptions, 'out'> = { model: 'cnn-small', backend: 'wasm', workers: 'auto', batch: 16, maxSteps: 2, epochs: 1, progress: false };
   await assertNoLeak(t, "runs with workers 'auto'", async () => {
     const { summary } = await runPipeline(tinyPipeline, { ...base, out: `${dir}/auto` });
-    t.equal(summary.workers, cores, `a zoo model on wasm: one replica per core (${cores}), as summary.json says`);
+    t.equal(summary.workers, cores, `a zoo model on wasm: one replica per core, up to 2 for a batch of 16 (${cores}), as summary.json says`);
     t.equal((await readCheckpoint(`${dir}/auto`)).run.workers, cores, 'the checkpoint records the number used');
     t.equal((await resolveResume({ resume: `${dir}/auto` })).workers, cores, "--resume keeps it, not 'auto'");
+    t.equal((await runPipeline(tinyPipeline, { ...base, batch: 8, out: `${dir}/small` })).summary.workers, 1, 'a batch of 8: 1 replica');
     t.equal((await runPipeline(tinyPipeline, { ...base, backend: 'cpu', out: `${dir}/cpu` })).summary.workers, 1, 'on cpu: 1 replica, not an error');
     await useBackend('wasm');
     t.equal((await runPipeline(tinyPipeline, { ...base, model: undefined, out: `${dir}/tiny` })).summary.workers, 1, 'a model built in code: 1 replica');
