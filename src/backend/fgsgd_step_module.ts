@@ -52,7 +52,7 @@ export function at(backend: WasmBackend, t: TensorInfo | undefined): number {
   return t ? backend.typedArrayFromHeap(t).byteOffset : 0;
 }
 
+/** A float32 work tensor of `floats` elements (at least one) on the heap; the caller frees it. */
 export function scratch(backend: WasmBackend, floats: number): TensorInfo {
   return backend.makeOutput([Math.max(1, floats)], 'float32');
 }
-

@@ -245,6 +245,10 @@ const gatherOf = (seg: ArrayLike<number>) => {
   return tf.keep(tf.tensor2d(data, shape, 'int32'));
 };
 
+/** A flat vector of members concatenated (variable layout) split into the members' tensors, of `shapes`. */
+const splitFlat = (flat: tf.Tensor, shapes: readonly number[][]): tf.Tensor[] =>
+  (shapes.length === 1 ? [flat] : tf.split(flat, shapes.map((shape) => tf.util.sizeFromShape(shape)))).map((t, i) => t.reshape(shapes[i]!));
+
 /** The base manifolds the fused bucket kernel computes, by name (a Stiefel manifold's is 'stiefel' with the QR retraction only). */
 const FUSED_BASES: Record<string, FusedKind> = { sphere: 'sphere', oblique: 'oblique', stiefel: 'stiefel' };
 
@@ -578,13 +582,7 @@ export class FGSGD extends tf.Optimizer {
 
   /** The inverse of `toComponents`, split into the members' tensors (variable layout). */
   private fromComponents(b: Bucket, c: tf.Tensor): tf.Tensor[] {
-    return this.splitMembers(b, tf.gatherND(c.reshape([-1]), b.inverseIndex));
-  }
-
-  /** A bucket's flat vector (variable layout, members concatenated) split into the members' tensors. */
-  private splitMembers(b: Bucket, flat: tf.Tensor): tf.Tensor[] {
-    const parts = b.members.length === 1 ? [flat] : tf.split(flat, b.members.map((m) => m.size));
-    return parts.map((t, i) => t.reshape(b.members[i]!.spec.shape));
+    return splitFlat(tf.gatherND(c.reshape([-1]), b.inverseIndex), b.members.map((m) => m.spec.shape));
   }
 
   private sliceOf(b: Bucket, all: tf.Tensor, s: SliceState): tf.Tensor {
@@ -707,7 +705,7 @@ export class FGSGD extends tf.Optimizer {
         };
         const [yFlat, skipped, ...buffers] = tf.engine().runKernel('FgsgdBucketStep', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         buffers.forEach((t) => newBuffers.push(tf.keep(t)));
-        this.splitMembers(b, yFlat!).forEach((t, i) => present[i] && variables[i]!.assign(t));
+        splitFlat(yFlat!, b.members.map((m) => m.spec.shape)).forEach((t, i) => present[i] && variables[i]!.assign(t));
         return skipped!;
       }
       const X = this.toComponents(b, xFlat);
@@ -782,10 +780,7 @@ export class FGSGD extends tf.Optimizer {
     const count = tf.tidy(() => {
       const x = this.flatOf(pb.members, variables);
       const graw = this.flatOf(pb.members, pb.members.map((m) => grads.get(m.variableName)));
-      const write = (xNew: tf.Tensor) => {
-        const parts = pb.members.length === 1 ? [xNew] : tf.split(xNew, pb.members.map((m) => m.size));
-        parts.forEach((t, i) => present[i] && variables[i]!.assign(t.reshape(pb.members[i]!.shape)));
-      };
+      const write = (xNew: tf.Tensor) => splitFlat(xNew, pb.members.map((m) => m.shape)).forEach((t, i) => present[i] && variables[i]!.assign(t));
       const groupMask = present.every(Boolean) ? undefined : tf.tensor1d(Float32Array.from(pb.groupMember, (i) => (present[i] ? 1 : 0)));
       if (tf.getKernel('FgsgdPlainStep', tf.getBackend()) && x.dtype === 'float32' && graw.dtype === 'float32') {
         // The same step as one fused kernel (src/backend/fgsgd_step_module.ts), bit for bit.
@@ -949,7 +944,7 @@ export class FGSGD extends tf.Optimizer {
     }
     if (this.plain?.buffer) {
       const pb = this.plain;
-      const parts = tf.tidy(() => (pb.members.length === 1 ? [pb.buffer!] : tf.split(pb.buffer!, pb.members.map((m) => m.size))).map((t, i) => t.reshape(pb.members[i]!.shape)));
+      const parts = tf.tidy(() => splitFlat(pb.buffer!, pb.members.map((m) => m.shape)));
       parts.forEach((t, i) => (out[pb.members[i]!.weightName] = t));
     }
     for (const [name, st] of this.loose) if (st.buffer) out[name] = tf.clone(st.buffer);
